@@ -1,0 +1,184 @@
+//! One run of holdup: read the configuration, wait for every target, say how it went,
+//! then exec the command or pick the exit code.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::cli::{Args, Config};
+use crate::exec::replace_process;
+use crate::exit;
+use crate::log::{self, Verbosity, human, millis};
+use crate::net::Net;
+use crate::schedule::{self, Board, Outcome, attempts};
+
+/// Runs holdup and returns the exit code; with a command, returns only if exec fails.
+pub fn run(args: Args) -> u8 {
+    log::init(args.log_format, Verbosity::new(args.quiet, args.verbose));
+    let config = match args.into_config(std::env::var("HOLDUP_WAIT_FOR").ok()) {
+        Ok(config) => config,
+        Err(error) => {
+            error!(event = "usage", error = %format!("{error:#}"), "{error:#}");
+            return exit::USAGE;
+        }
+    };
+    if config.dry_run {
+        describe(&config);
+        return exit::READY;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            error!(event = "internal", "cannot start the event loop: {error}");
+            return exit::INTERNAL;
+        }
+    };
+    let ended = runtime.block_on(wait(&config));
+    // Nothing may hold up the exec: stray resolver tasks are simply dropped.
+    runtime.shutdown_background();
+    match ended {
+        Ok(code) if code == exit::READY => replace_process(&config.command),
+        Ok(code) => code,
+        Err(error) => {
+            error!(event = "internal", "{error:#}");
+            exit::INTERNAL
+        }
+    }
+}
+
+/// Waits for every target, handling SIGTERM and SIGINT; returns the exit code.
+async fn wait(config: &Config) -> Result<u8> {
+    // First of all: as PID 1 in a container, a signal without a handler does nothing.
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let net = Net::from_system()?;
+    let start = Instant::now();
+    let deadline = config.timeout.map(|timeout| start + timeout);
+    let board = Board::new(config.targets.len());
+    let waiting = schedule::wait_all(
+        &config.targets,
+        &config.schedule,
+        deadline,
+        &board,
+        |target, stage| {
+            let net = &net;
+            async move { target.check(net, &stage).await }
+        },
+    );
+    let (name, number) = tokio::select! {
+        outcome = waiting => return Ok(report(config, &board, outcome, start.elapsed())),
+        _ = terminate.recv() => ("SIGTERM", libc_signal::TERM),
+        _ = interrupt.recv() => ("SIGINT", libc_signal::INT),
+    };
+    let pending = not_ready(config, &board);
+    warn!(
+        event = "signal",
+        signal = name,
+        elapsed_ms = millis(start.elapsed()),
+        "stopped by {name} after {}{}",
+        human(start.elapsed()),
+        if pending.is_empty() {
+            String::new()
+        } else {
+            format!("; not ready: {}", pending.join("; "))
+        }
+    );
+    Ok(exit::signalled(number))
+}
+
+/// Signal numbers, the same on every Linux architecture.
+mod libc_signal {
+    pub const INT: i32 = 2;
+    pub const TERM: i32 = 15;
+}
+
+/// Says how the wait ended, one line per target that is not ready; returns the exit code.
+fn report(config: &Config, board: &Board, outcome: Outcome, elapsed: Duration) -> u8 {
+    match outcome {
+        Outcome::AllReady => exit::READY,
+        Outcome::DeadlinePassed => {
+            // Said with the timeout the user gave, which is what they will look for.
+            let waited = config.timeout.unwrap_or(elapsed);
+            for (index, target) in config.targets.iter().enumerate() {
+                let record = board.record(index);
+                if record.ready_after.is_some() {
+                    continue;
+                }
+                let reason = record.reason();
+                let tries = record.attempts_started();
+                error!(
+                    event = "not_ready",
+                    target = %target,
+                    error = %reason,
+                    attempts = tries,
+                    elapsed_ms = millis(elapsed),
+                    "{target} not ready after {}: {reason} ({})",
+                    human(waited),
+                    attempts(tries)
+                );
+            }
+            exit::NOT_READY
+        }
+        Outcome::Permanent(index) => {
+            let target = &config.targets[index];
+            let record = board.record(index);
+            let reason = record.reason();
+            error!(
+                event = "failed",
+                target = %target,
+                error = %reason,
+                attempts = record.attempts,
+                elapsed_ms = millis(elapsed),
+                "{target} failed: {reason} ({}); waiting cannot fix this",
+                attempts(record.attempts)
+            );
+            exit::PERMANENT
+        }
+    }
+}
+
+/// `target (reason)` for every target not ready yet.
+fn not_ready(config: &Config, board: &Board) -> Vec<String> {
+    (0..board.len())
+        .filter(|&index| board.record(index).ready_after.is_none())
+        .map(|index| {
+            format!(
+                "{} ({})",
+                config.targets[index],
+                board.record(index).reason()
+            )
+        })
+        .collect()
+}
+
+/// --dry-run: what would be done, without doing it.
+fn describe(config: &Config) {
+    let timeout = config.timeout.map_or("no deadline".to_string(), |timeout| {
+        format!("timeout {}", human(timeout))
+    });
+    for target in &config.targets {
+        info!(event = "plan", target = %target, "would wait for {target} ({timeout})");
+    }
+    if let Some((program, args)) = config.command.split_first() {
+        let args: Vec<_> = args.iter().map(|arg| arg.to_string_lossy()).collect();
+        info!(event = "plan", command = %program.to_string_lossy(), "then run {} {}", program.to_string_lossy(), args.join(" "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_numbers_match_the_platform() {
+        // Checked against the values every Linux port uses.
+        assert_eq!(exit::signalled(libc_signal::INT), 130);
+        assert_eq!(exit::signalled(libc_signal::TERM), 143);
+    }
+}

@@ -1,0 +1,296 @@
+//! The command line: flags as typed (with their `HOLDUP_*` variables), then checked and
+//! turned into a [`Config`] with real types. Nothing here touches the network.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser};
+
+use crate::log::Format;
+use crate::probe::{Target, is_host_port};
+use crate::schedule::{JITTER, Schedule};
+
+const AFTER_HELP: &str = "\
+Targets:
+  tcp://HOST:PORT  (or HOST:PORT)   a TCP connection is accepted
+  http://HOST[:PORT]/PATH           a GET answers 200-399
+  https://HOST[:PORT]/PATH          the same over TLS
+Options go in the URL fragment, e.g. http://api:8080/health#status=200&body=ok;
+see the README for every option.
+
+Exit codes: 0 ready, 1 deadline passed, 2 usage error, 3 permanent failure,
+126/127 CMD cannot be run / not found, 128+N stopped by signal N.";
+
+/// Holds a program back until the services it depends on are really ready.
+#[derive(Debug, Parser)]
+#[command(name = "holdup", version, after_help = AFTER_HELP)]
+pub struct Args {
+    /// A target to wait for; repeat for several. Without any, HOLDUP_WAIT_FOR is read
+    /// (targets separated by commas or white space).
+    #[arg(short = 'w', long = "wait-for", value_name = "TARGET")]
+    pub wait_for: Vec<String>,
+
+    /// Give up after this long (500ms, 30s, 2m; a bare number is seconds); 0 waits forever.
+    #[arg(short, long, env = "HOLDUP_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    pub timeout: Duration,
+
+    /// Longest one attempt may take; never longer than the time left.
+    #[arg(long, env = "HOLDUP_ATTEMPT_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = positive_duration)]
+    pub attempt_timeout: Duration,
+
+    /// Delay between attempts while a target is young.
+    #[arg(long, env = "HOLDUP_INTERVAL", value_name = "DURATION", default_value = "100ms", value_parser = positive_duration)]
+    pub interval: Duration,
+
+    /// Once a target has been waited on this long, its delay doubles with every attempt.
+    #[arg(long, env = "HOLDUP_BACKOFF_AFTER", value_name = "DURATION", default_value = "3s", value_parser = duration)]
+    pub backoff_after: Duration,
+
+    /// Longest delay between two attempts (each delay is randomised by ±20%).
+    #[arg(long, env = "HOLDUP_MAX_INTERVAL", value_name = "DURATION", default_value = "2s", value_parser = positive_duration)]
+    pub max_interval: Duration,
+
+    /// Log format on stderr.
+    #[arg(
+        long,
+        env = "HOLDUP_LOG_FORMAT",
+        value_name = "FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: Format,
+
+    /// Print errors only.
+    #[arg(short, long, env = "HOLDUP_QUIET", conflicts_with = "verbose", value_parser = BoolishValueParser::new())]
+    pub quiet: bool,
+
+    /// Log every attempt (-v), and what the libraries underneath say (-vv).
+    #[arg(short, long, env = "HOLDUP_VERBOSE", action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Check the command line and every target, say what would be done, and exit.
+    #[arg(long, env = "HOLDUP_DRY_RUN", value_parser = BoolishValueParser::new())]
+    pub dry_run: bool,
+
+    /// The command to exec once every target is ready (after `--`). It replaces holdup:
+    /// same PID, environment and stdio.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// Everything a run needs, checked.
+#[derive(Debug)]
+pub struct Config {
+    pub targets: Vec<Target>,
+    /// None: wait forever.
+    pub timeout: Option<Duration>,
+    pub schedule: Schedule,
+    pub command: Vec<OsString>,
+    pub dry_run: bool,
+}
+
+impl Args {
+    /// Checks the flags; `wait_for_env` is HOLDUP_WAIT_FOR, used only without --wait-for.
+    pub fn into_config(self, wait_for_env: Option<String>) -> Result<Config> {
+        let texts = if self.wait_for.is_empty() {
+            split_targets(wait_for_env.as_deref().unwrap_or_default())
+        } else {
+            self.wait_for
+        };
+        if texts.is_empty() {
+            bail!("nothing to wait for: give --wait-for TARGET (or set HOLDUP_WAIT_FOR)");
+        }
+        let targets = texts
+            .iter()
+            .map(|text| Target::parse(text))
+            .collect::<Result<Vec<_>>>()?;
+        if self.max_interval < self.interval {
+            bail!(
+                "--max-interval ({}) is shorter than --interval ({})",
+                humantime::format_duration(self.max_interval),
+                humantime::format_duration(self.interval)
+            );
+        }
+        Ok(Config {
+            targets,
+            timeout: Some(self.timeout).filter(|timeout| !timeout.is_zero()),
+            schedule: Schedule {
+                interval: self.interval,
+                backoff_after: self.backoff_after,
+                max_interval: self.max_interval,
+                attempt_timeout: self.attempt_timeout,
+                jitter: JITTER,
+            },
+            command: self.command,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
+/// Splits HOLDUP_WAIT_FOR on white space and commas. A comma-separated piece that does not
+/// start a target (`scheme://` or `host:port`) belongs to the previous one, so commas inside
+/// a target (`#status=200,204`, `?ids=1,2`) survive.
+pub fn split_targets(text: &str) -> Vec<String> {
+    let mut targets: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        let mut pieces = word.split(',').filter(|piece| !piece.is_empty());
+        let Some(first) = pieces.next() else { continue };
+        targets.push(first.to_string());
+        for piece in pieces {
+            match targets.last_mut() {
+                Some(previous) if !starts_target(piece) => {
+                    previous.push(',');
+                    previous.push_str(piece);
+                }
+                _ => targets.push(piece.to_string()),
+            }
+        }
+    }
+    targets
+}
+
+fn starts_target(piece: &str) -> bool {
+    let has_scheme = piece.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    has_scheme || is_host_port(piece)
+}
+
+/// A duration: `500ms`, `30s`, `1m30s`, or a bare number of seconds (`15`, `2.5`).
+fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("'{text}' is not a duration of zero or more seconds"));
+    }
+    humantime::parse_duration(text)
+        .map_err(|error| format!("{error} (expected e.g. 500ms, 30s, 2m, or a number of seconds)"))
+}
+
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match duration(text)? {
+        zero if zero.is_zero() => Err("must be longer than zero".to_string()),
+        positive => Ok(positive),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("holdup").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn durations() {
+        let valid = [
+            ("0", Duration::ZERO),
+            ("15", Duration::from_secs(15)),
+            ("2.5", Duration::from_millis(2_500)),
+            ("500ms", Duration::from_millis(500)),
+            ("1m30s", Duration::from_secs(90)),
+            (" 2m ", Duration::from_secs(120)),
+        ];
+        for (text, expected) in valid {
+            assert_eq!(duration(text), Ok(expected), "{text}");
+        }
+        for invalid in ["", "-1", "abc", "5 parsecs", "NaN", "1e400"] {
+            assert!(duration(invalid).is_err(), "{invalid}");
+        }
+        assert!(positive_duration("0s").is_err());
+    }
+
+    #[test]
+    fn targets_from_the_environment() {
+        let cases: &[(&str, &[&str])] = &[
+            ("", &[]),
+            ("db:5432", &["db:5432"]),
+            ("db:5432,cache:6379", &["db:5432", "cache:6379"]),
+            (
+                "tcp://a:1, http://b/health  https://c/",
+                &["tcp://a:1", "http://b/health", "https://c/"],
+            ),
+            (
+                "http://b/?ids=1,2,3#status=200,204,tcp://a:1",
+                &["http://b/?ids=1,2,3#status=200,204", "tcp://a:1"],
+            ),
+            (
+                "\n tcp://a:1 \n\t tcp://b:2 \n",
+                &["tcp://a:1", "tcp://b:2"],
+            ),
+            (",,tcp://a:1,,", &["tcp://a:1"]),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(split_targets(text), *expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_environment() {
+        let config = parse(&["-w", "tcp://flag:1"])
+            .unwrap()
+            .into_config(Some("tcp://env:1".into()))
+            .unwrap();
+        assert_eq!(config.targets.len(), 1);
+        assert_eq!(config.targets[0].to_string(), "tcp://flag:1");
+        let config = parse(&[])
+            .unwrap()
+            .into_config(Some("tcp://env:1 tcp://env:2".into()))
+            .unwrap();
+        assert_eq!(config.targets.len(), 2);
+    }
+
+    #[test]
+    fn defaults() {
+        let config = parse(&["-w", "db:5432"])
+            .unwrap()
+            .into_config(None)
+            .unwrap();
+        assert_eq!(config.timeout, Some(Duration::from_secs(60)));
+        assert_eq!(config.schedule.interval, Duration::from_millis(100));
+        assert_eq!(config.schedule.backoff_after, Duration::from_secs(3));
+        assert_eq!(config.schedule.max_interval, Duration::from_secs(2));
+        assert_eq!(config.schedule.attempt_timeout, Duration::from_secs(5));
+        assert!(config.command.is_empty());
+        let config = parse(&["-w", "db:5432", "-t", "0", "--", "app", "--flag"])
+            .unwrap()
+            .into_config(None)
+            .unwrap();
+        assert_eq!(config.timeout, None);
+        assert_eq!(config.command, ["app", "--flag"]);
+    }
+
+    #[test]
+    fn bad_command_lines() {
+        for args in [
+            &["-w", "db:5432", "--timeout", "soon"][..],
+            &["-w", "db:5432", "--interval", "0"],
+            &["-w", "db:5432", "--log-format", "xml"],
+            &["-w", "db:5432", "-q", "-v"],
+            &["--bogus"],
+        ] {
+            let error = parse(args).expect_err(&format!("{args:?}"));
+            assert_eq!(error.exit_code(), 2, "{args:?}");
+        }
+        let checked = |args: &[&str]| {
+            parse(args)
+                .unwrap()
+                .into_config(None)
+                .map(drop)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(checked(&[]).contains("nothing to wait for"));
+        assert!(checked(&["-w", "db"]).contains("invalid target 'db'"));
+        assert!(
+            checked(&["-w", "db:1", "--interval", "3s", "--max-interval", "1s"])
+                .contains("shorter than --interval")
+        );
+    }
+}

@@ -1,0 +1,318 @@
+//! Name resolution and connecting, shared by every probe.
+//!
+//! Names go through hickory, never through libc, so a static binary in an empty container
+//! resolves exactly as the `dns://` probe does: /etc/resolv.conf (search list, ndots),
+//! /etc/hosts, Docker's embedded DNS, Kubernetes' search domains. Nothing is cached: a
+//! waiting tool must see a record the moment it appears.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{LookupIpStrategy, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use tokio::net::TcpStream;
+
+use crate::probe::Stage;
+
+/// How long to wait on one address before also trying the next (RFC 8305's "connection
+/// attempt delay"). A refused address moves on at once.
+const NEXT_ADDRESS_DELAY: Duration = Duration::from_millis(250);
+
+/// The system's resolver, shared by all targets.
+#[derive(Clone)]
+pub struct Net {
+    resolver: Arc<TokioResolver>,
+    /// Why the system configuration could not be read, said with every failed lookup.
+    config_problem: Option<Arc<str>>,
+}
+
+impl Net {
+    /// Reads /etc/resolv.conf and /etc/hosts. Without a resolv.conf (an empty container)
+    /// IP addresses, `localhost` and /etc/hosts still work; other names fail with a reason.
+    pub fn from_system() -> Result<Net> {
+        let provider = TokioRuntimeProvider::default();
+        let (mut builder, config_problem) = match TokioResolver::builder(provider.clone()) {
+            Ok(builder) => (builder, None),
+            Err(error) => {
+                let problem = format!(
+                    "no DNS servers: cannot read /etc/resolv.conf: {}",
+                    dns_error_words(&error)
+                );
+                (
+                    TokioResolver::builder_with_config(ResolverConfig::default(), provider),
+                    Some(problem.into()),
+                )
+            }
+        };
+        let options = builder.options_mut();
+        options.use_hosts_file = ResolveHosts::Always;
+        options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+        no_cache(options);
+        let resolver = builder.build().context("cannot set up the DNS resolver")?;
+        Ok(Net {
+            resolver: Arc::new(resolver),
+            config_problem,
+        })
+    }
+
+    /// Every address of `host` (a name or an IP literal, IPv6 with or without brackets),
+    /// with `port`. Asked anew on every call.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let lookup = self.resolver.lookup_ip(bare).await.map_err(|error| {
+            let mut words = format!("cannot resolve {bare}: {}", dns_error_words(&error));
+            if let Some(problem) = &self.config_problem {
+                words = format!("{words} ({problem})");
+            }
+            anyhow!(words)
+        })?;
+        let addresses: Vec<SocketAddr> =
+            lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect();
+        if addresses.is_empty() {
+            return Err(anyhow!("cannot resolve {bare}: no addresses"));
+        }
+        Ok(addresses)
+    }
+
+    /// Connects to `host:port`, trying every address: the next one starts when the
+    /// previous fails or has not answered within 250 ms; the first to connect wins.
+    pub async fn connect(&self, host: &str, port: u16, stage: &Stage) -> Result<TcpStream> {
+        stage.set(format!("resolving {host}"));
+        let addresses = interleave_families(self.resolve(host, port).await?);
+        stage.set(format!("connecting to {}", list(&addresses)));
+        connect_any(&addresses).await
+    }
+}
+
+fn no_cache(options: &mut ResolverOpts) {
+    options.cache_size = 0;
+    options.positive_max_ttl = Some(Duration::ZERO);
+    options.negative_max_ttl = Some(Duration::ZERO);
+}
+
+async fn connect_any(addresses: &[SocketAddr]) -> Result<TcpStream> {
+    let mut waiting = addresses.iter().copied();
+    let mut running = FuturesUnordered::new();
+    let mut failures: Vec<(SocketAddr, io::Error)> = Vec::new();
+    let connect = |address: SocketAddr| async move { (address, TcpStream::connect(address).await) };
+    if let Some(address) = waiting.next() {
+        running.push(connect(address));
+    }
+    let mut next_delay = pin!(tokio::time::sleep(NEXT_ADDRESS_DELAY));
+    loop {
+        tokio::select! {
+            Some((address, result)) = running.next() => match result {
+                Ok(stream) => return Ok(stream),
+                Err(error) => {
+                    failures.push((address, error));
+                    match waiting.next() {
+                        Some(address) => {
+                            running.push(connect(address));
+                            next_delay.as_mut().reset(tokio::time::Instant::now() + NEXT_ADDRESS_DELAY);
+                        }
+                        None if running.is_empty() => break,
+                        None => {}
+                    }
+                }
+            },
+            () = next_delay.as_mut(), if waiting.len() > 0 => {
+                if let Some(address) = waiting.next() {
+                    running.push(connect(address));
+                }
+                next_delay.as_mut().reset(tokio::time::Instant::now() + NEXT_ADDRESS_DELAY);
+            }
+        }
+    }
+    Err(anyhow!(describe_failures(&failures)))
+}
+
+/// RFC 8305 order: alternate address families, starting with the resolver's first choice.
+fn interleave_families(addresses: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let Some(first) = addresses.first() else {
+        return addresses;
+    };
+    let first_is_v6 = first.is_ipv6();
+    let (mut preferred, mut other): (Vec<SocketAddr>, Vec<SocketAddr>) =
+        addresses.iter().partition(|a| a.is_ipv6() == first_is_v6);
+    let mut ordered = Vec::with_capacity(addresses.len());
+    preferred.reverse();
+    other.reverse();
+    while !preferred.is_empty() || !other.is_empty() {
+        ordered.extend(preferred.pop());
+        ordered.extend(other.pop());
+    }
+    ordered
+}
+
+/// `127.0.0.1:5432, [::1]:5432: connection refused`, or one reason per address when they differ.
+fn describe_failures(failures: &[(SocketAddr, io::Error)]) -> String {
+    let mut groups: Vec<(String, Vec<SocketAddr>)> = Vec::new();
+    for (address, error) in failures {
+        let words = io_error_words(error);
+        match groups.iter_mut().find(|(w, _)| *w == words) {
+            Some((_, addresses)) => addresses.push(*address),
+            None => groups.push((words, vec![*address])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(words, addresses)| format!("{}: {words}", list(addresses)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn list(addresses: &[SocketAddr]) -> String {
+    addresses
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An I/O error in plain words, without the `(os error 111)` noise.
+pub fn io_error_words(error: &io::Error) -> String {
+    use io::ErrorKind::*;
+    let words = match error.kind() {
+        ConnectionRefused => "connection refused",
+        ConnectionReset => "connection reset by peer",
+        ConnectionAborted => "connection aborted",
+        TimedOut => "timed out",
+        HostUnreachable => "host unreachable",
+        NetworkUnreachable => "network unreachable",
+        AddrNotAvailable => "address not available",
+        PermissionDenied => "permission denied",
+        UnexpectedEof => "connection closed by the server",
+        BrokenPipe => "connection closed by the server",
+        NotFound => "not found",
+        _ => {
+            let text = error.to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text);
+            return lower_first(text);
+        }
+    };
+    words.to_string()
+}
+
+/// A resolver error in plain words, keeping NXDOMAIN, SERVFAIL, empty answer and timeout apart.
+pub fn dns_error_words(error: &NetError) -> String {
+    match error {
+        NetError::Dns(DnsError::NoRecordsFound(no_records)) => match no_records.response_code {
+            ResponseCode::NXDomain => "no such name (NXDOMAIN)".to_string(),
+            _ => "the name exists but has no records of that type".to_string(),
+        },
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => {
+            "the DNS server failed to answer (SERVFAIL)".to_string()
+        }
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => {
+            "the DNS server refused the query (REFUSED)".to_string()
+        }
+        NetError::Dns(DnsError::ResponseCode(code)) => format!("the DNS server answered {code}"),
+        NetError::Timeout => "no answer from the DNS server (timed out)".to_string(),
+        NetError::NoConnections => "no DNS server to ask".to_string(),
+        NetError::Io(error) => format!("DNS: {}", io_error_words(error)),
+        other => lower_first(&other.to_string()),
+    }
+}
+
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        // Keep acronyms such as "TLS" or "DNS" as they are.
+        Some(first) if chars.next().is_some_and(char::is_lowercase) => first
+            .to_lowercase()
+            .chain(text[first.len_utf8()..].chars())
+            .collect(),
+        _ => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addresses(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn families_alternate_starting_with_the_first() {
+        let mixed = addresses(&[
+            "[::1]:1",
+            "[::2]:1",
+            "127.0.0.1:1",
+            "127.0.0.2:1",
+            "127.0.0.3:1",
+        ]);
+        assert_eq!(
+            interleave_families(mixed),
+            addresses(&[
+                "[::1]:1",
+                "127.0.0.1:1",
+                "[::2]:1",
+                "127.0.0.2:1",
+                "127.0.0.3:1"
+            ])
+        );
+    }
+
+    #[test]
+    fn failures_are_grouped_by_reason() {
+        let refused = || io::Error::from(io::ErrorKind::ConnectionRefused);
+        let failures = vec![
+            ("127.0.0.1:5432".parse().unwrap(), refused()),
+            ("[::1]:5432".parse().unwrap(), refused()),
+            (
+                "10.0.0.1:5432".parse().unwrap(),
+                io::Error::from(io::ErrorKind::NetworkUnreachable),
+            ),
+        ];
+        assert_eq!(
+            describe_failures(&failures),
+            "127.0.0.1:5432, [::1]:5432: connection refused; 10.0.0.1:5432: network unreachable"
+        );
+    }
+
+    #[test]
+    fn io_errors_in_plain_words() {
+        assert_eq!(
+            io_error_words(&io::Error::from_raw_os_error(111)),
+            "connection refused"
+        );
+        assert_eq!(
+            io_error_words(&io::Error::other("Something odd")),
+            "something odd"
+        );
+        assert_eq!(
+            io_error_words(&io::Error::other("TLS went wrong")),
+            "TLS went wrong"
+        );
+    }
+
+    #[tokio::test]
+    async fn ip_literals_need_no_resolver() {
+        let net = Net::from_system().unwrap();
+        assert_eq!(
+            net.resolve("[::1]", 80).await.unwrap(),
+            addresses(&["[::1]:80"])
+        );
+        assert_eq!(
+            net.resolve("127.0.0.1", 80).await.unwrap(),
+            addresses(&["127.0.0.1:80"])
+        );
+    }
+}

@@ -1,0 +1,465 @@
+//! `http://…` and `https://…`: ready when a GET answers with an accepted status (200–399 by
+//! default, as a Kubernetes httpGet probe) and, if asked, a body containing some text.
+//!
+//! Redirects are not followed: a 3xx is judged by the status set like any other status.
+//! The URL's query string is sent as given; holdup's options live in the fragment.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, Method, StatusCode};
+use url::Url;
+
+use super::{Failure, Options, Stage};
+use crate::net::{Net, io_error_words};
+use crate::tls::{self, Roots, Verify};
+
+/// How much of a body is searched for the expected text; health endpoints are small.
+const BODY_LIMIT: usize = 1 << 20;
+
+pub struct Http {
+    url: Url,
+    method: Method,
+    headers: HeaderMap,
+    statuses: StatusSet,
+    body: Option<String>,
+    tls: rustls::ClientConfig,
+    /// `host:port` for messages.
+    authority: String,
+    /// Built on the first attempt, when the resolver exists.
+    client: OnceLock<Result<Client, String>>,
+    /// The stage handle of the attempt in progress, for the connector to update.
+    current_stage: Arc<Mutex<Stage>>,
+}
+
+impl Http {
+    pub fn parse(url: &Url, mut options: Options) -> Result<Http> {
+        let statuses = options
+            .take_parsed("status", StatusSet::parse)?
+            .unwrap_or_default();
+        let body = options.take("body")?;
+        let method = options
+            .take_parsed("method", |text| {
+                Method::from_bytes(text.to_ascii_uppercase().as_bytes())
+                    .map_err(|_| anyhow!("not an HTTP method"))
+            })?
+            .unwrap_or(Method::GET);
+        let mut headers = HeaderMap::new();
+        for header in options.take_all("header") {
+            let (name, value) = parse_header(&header)
+                .with_context(|| "invalid option 'header' (expected header=Name:value)")?;
+            headers.append(name, value);
+        }
+        let ca = options.take("ca")?.map(PathBuf::from);
+        let insecure = options.take_switch("insecure")?;
+        options.finish(
+            url.scheme(),
+            &["status", "body", "method", "header", "ca", "insecure"],
+        )?;
+
+        if url.host_str().is_none_or(str::is_empty) {
+            bail!(
+                "missing host (expected {}://host[:port]/path)",
+                url.scheme()
+            );
+        }
+        let tls = match url.scheme() {
+            "https" => {
+                let roots = ca.map_or(Roots::BuiltIn, Roots::File);
+                tls::client_config(
+                    &roots,
+                    if insecure {
+                        Verify::Nothing
+                    } else {
+                        Verify::Full
+                    },
+                )?
+            }
+            _ if ca.is_some() || insecure => {
+                bail!("options 'ca' and 'insecure' are for https targets")
+            }
+            _ => tls::trusting_nothing()?,
+        };
+        let mut url = url.clone();
+        url.set_fragment(None);
+        let authority = format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or_default()
+        );
+        Ok(Http {
+            url,
+            method,
+            headers,
+            statuses,
+            body,
+            tls,
+            authority,
+            client: OnceLock::new(),
+            current_stage: Arc::default(),
+        })
+    }
+
+    pub async fn check(&self, net: &Net, stage: &Stage) -> Result<(), Failure> {
+        let client = self.client(net)?;
+        if let Ok(mut current) = self.current_stage.lock() {
+            *current = stage.clone();
+        }
+        stage.set(format!("connecting to {}", self.authority));
+        let response = client
+            .request(self.method.clone(), self.url.clone())
+            .headers(self.headers.clone())
+            .send()
+            .await
+            .map_err(|error| anyhow!(describe(&error, &self.authority)))?;
+        let status = response.status();
+        if !self.statuses.contains(status) {
+            return Err(
+                anyhow!("HTTP {} (expected {})", status_words(status), self.statuses).into(),
+            );
+        }
+        if let Some(expected) = &self.body {
+            stage.set(format!("reading the body from {}", self.authority));
+            let body = read_body(response)
+                .await
+                .map_err(|error| anyhow!(describe(&error, &self.authority)))?;
+            if !contains(&body, expected.as_bytes()) {
+                return Err(anyhow!(
+                    "HTTP {} but the body does not contain {expected:?} (it starts {:?})",
+                    status_words(status),
+                    snippet(&body)
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    fn client(&self, net: &Net) -> Result<&Client> {
+        let built = self.client.get_or_init(|| {
+            Client::builder()
+                .tls_backend_preconfigured(self.tls.clone())
+                .dns_resolver(Resolver(net.clone()))
+                .connector_layer(StageLayer {
+                    current: self.current_stage.clone(),
+                    authority: self.authority.clone().into(),
+                })
+                .redirect(reqwest::redirect::Policy::none())
+                // A readiness check talks to the service itself, never through a proxy,
+                // and opens a fresh connection each time so a restarted server is seen.
+                .no_proxy()
+                .pool_max_idle_per_host(0)
+                .user_agent(concat!("holdup/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|error| format!("cannot set up the HTTP client: {}", error_chain(&error)))
+        });
+        built.as_ref().map_err(|message| anyhow!(message.clone()))
+    }
+}
+
+impl fmt::Debug for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http")
+            .field("url", &crate::redact::url(&self.url))
+            .field("statuses", &self.statuses)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Accepted statuses: `200-299,304` style lists of codes and ranges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusSet(Vec<RangeInclusive<u16>>);
+
+impl Default for StatusSet {
+    fn default() -> Self {
+        StatusSet(vec![200..=399])
+    }
+}
+
+impl StatusSet {
+    fn parse(text: &str) -> Result<StatusSet> {
+        let code = |text: &str| -> Result<u16> {
+            match text.trim().parse::<u16>() {
+                Ok(code @ 100..=599) => Ok(code),
+                _ => bail!("'{text}' is not an HTTP status (100-599)"),
+            }
+        };
+        let mut ranges = Vec::new();
+        for item in text.split(',') {
+            let range = match item.split_once('-') {
+                Some((low, high)) => code(low)?..=code(high)?,
+                None => code(item)?..=code(item)?,
+            };
+            if range.is_empty() {
+                bail!("'{item}' is an empty range (expected low-high)");
+            }
+            ranges.push(range);
+        }
+        Ok(StatusSet(ranges))
+    }
+
+    fn contains(&self, status: StatusCode) -> bool {
+        self.0.iter().any(|range| range.contains(&status.as_u16()))
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let items: Vec<String> = self
+            .0
+            .iter()
+            .map(|range| {
+                if range.start() == range.end() {
+                    range.start().to_string()
+                } else {
+                    format!("{}-{}", range.start(), range.end())
+                }
+            })
+            .collect();
+        f.write_str(&items.join(","))
+    }
+}
+
+fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue)> {
+    let (name, value) = text
+        .split_once(':')
+        .context("no ':' between name and value")?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes()).context("not a header name")?;
+    let value = HeaderValue::from_str(value.trim()).context("not a header value")?;
+    Ok((name, value))
+}
+
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while body.len() < BODY_LIMIT {
+        match response.chunk().await? {
+            Some(chunk) => body.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    Ok(body)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+    if body.len() > 60 {
+        format!("{text}…")
+    } else {
+        text
+    }
+}
+
+fn status_words(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+/// A failed request in plain words: the cause that a person can act on, not reqwest's
+/// layers of "error sending request".
+fn describe(error: &reqwest::Error, authority: &str) -> String {
+    let causes = causes(error);
+    if let Some(failed) = causes
+        .iter()
+        .find_map(|cause| cause.downcast_ref::<ResolveFailed>())
+    {
+        return failed.0.clone();
+    }
+    if let Some(tls) = causes
+        .iter()
+        .find_map(|cause| cause.downcast_ref::<rustls::Error>())
+    {
+        return format!("TLS handshake with {authority} failed: {tls}");
+    }
+    if let Some(io) = causes
+        .iter()
+        .rev()
+        .find_map(|cause| cause.downcast_ref::<io::Error>())
+    {
+        return format!("{authority}: {}", io_error_words(io));
+    }
+    let deepest = causes
+        .last()
+        .map_or_else(|| error.to_string(), ToString::to_string);
+    format!("{authority}: {deepest}")
+}
+
+/// An error and everything underneath it, outermost first. I/O errors are looked into:
+/// their `source()` skips the error they wrap (where TLS failures hide).
+fn causes<'e>(error: &'e (dyn StdError + 'static)) -> Vec<&'e (dyn StdError + 'static)> {
+    let mut causes = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        causes.push(current);
+        let wrapped = current
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn StdError + 'static));
+        next = wrapped.or_else(|| current.source());
+    }
+    causes
+}
+
+fn error_chain(error: &dyn StdError) -> String {
+    let mut words = error.to_string();
+    let mut source = error.source();
+    while let Some(current) = source {
+        words = format!("{words}: {current}");
+        source = current.source();
+    }
+    words
+}
+
+/// Host names go through holdup's resolver, not libc.
+struct Resolver(Net);
+
+#[derive(Debug)]
+struct ResolveFailed(String);
+
+impl fmt::Display for ResolveFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for ResolveFailed {}
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let net = self.0.clone();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            // Port 0: reqwest puts in the URL's port.
+            let addresses = net
+                .resolve(&host, 0)
+                .await
+                .map_err(|error| Box::new(ResolveFailed(format!("{error:#}"))))?;
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Wraps reqwest's connector to note when the connection (TCP and TLS) is up, so that a
+/// timeout can say whether the server was unreachable or reached but silent.
+#[derive(Clone)]
+struct StageLayer {
+    current: Arc<Mutex<Stage>>,
+    authority: Arc<str>,
+}
+
+impl<S> tower_layer::Layer<S> for StageLayer {
+    type Service = StageService<S>;
+
+    fn layer(&self, inner: S) -> StageService<S> {
+        StageService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct StageService<S> {
+    inner: S,
+    layer: StageLayer,
+}
+
+impl<S, Request> tower_service::Service<Request> for StageService<S>
+where
+    S: tower_service::Service<Request>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let connecting = self.inner.call(request);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let connection = connecting.await?;
+            if let Ok(stage) = layer.current.lock() {
+                stage.set(format!("waiting for a response from {}", layer.authority));
+            }
+            Ok(connection)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_sets() {
+        let cases = [
+            ("200", "200"),
+            ("200-299,304", "200-299,304"),
+            (" 204 , 300-301", "204,300-301"),
+        ];
+        for (input, shown) in cases {
+            assert_eq!(StatusSet::parse(input).unwrap().to_string(), shown);
+        }
+        for bad in ["", "abc", "99", "600", "300-200", "200-", "-1"] {
+            assert!(StatusSet::parse(bad).is_err(), "{bad}");
+        }
+        let set = StatusSet::parse("200-204,418").unwrap();
+        assert!(set.contains(StatusCode::from_u16(418).unwrap()));
+        assert!(!set.contains(StatusCode::from_u16(205).unwrap()));
+        assert_eq!(StatusSet::default().to_string(), "200-399");
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let parse = |text: &str| {
+            Http::parse(
+                &Url::parse(text).unwrap(),
+                Options::parse(Url::parse(text).unwrap().fragment()).unwrap(),
+            )
+        };
+        assert!(
+            parse("http://h/#method=head&header=Host:%20example.org&body=ok&status=204").is_ok()
+        );
+        for (input, expected) in [
+            ("http://h/#ca=/x.pem", "for https targets"),
+            ("http://h/#header=nocolon", "header=Name:value"),
+            (
+                "https://h/#ca=/does/not/exist.pem",
+                "cannot read CA file /does/not/exist.pem",
+            ),
+            ("http://h/#method=GE%20T", "not an HTTP method"),
+        ] {
+            let message = format!("{:#}", parse(input).expect_err(input));
+            assert!(message.contains(expected), "{input}: {message}");
+        }
+    }
+
+    #[test]
+    fn body_search() {
+        assert!(contains(b"status: ok", b"ok"));
+        assert!(!contains(b"status: starting", b"ok"));
+        assert!(contains(b"", b""));
+        assert_eq!(snippet(&[b'a'; 70]), format!("{}…", "a".repeat(60)));
+    }
+}

@@ -1,0 +1,175 @@
+//! Per-target options, written in the target URL's fragment: `#name=value&name=value`.
+//!
+//! The fragment is the one part of a URL that never leaves the client, so an HTTP target's
+//! own query string reaches the server untouched and postgres targets keep libpq's query
+//! parameters. Every probe reads its options through here, so they all share one syntax.
+
+use anyhow::{Result, bail};
+use percent_encoding::percent_decode_str;
+
+/// The options of one target, consumed by its probe's parser.
+#[derive(Debug, Default)]
+pub struct Options {
+    pairs: Vec<(String, String)>,
+}
+
+impl Options {
+    /// Splits `name=value&name` pairs; values are percent-decoded (`%26` for `&`, `%23`
+    /// for `#`, `%20` for a space), and a name alone is a switch.
+    pub fn parse(fragment: Option<&str>) -> Result<Options> {
+        let mut pairs = Vec::new();
+        for item in fragment
+            .unwrap_or_default()
+            .split('&')
+            .filter(|item| !item.is_empty())
+        {
+            let (name, value) = item.split_once('=').unwrap_or((item, ""));
+            let name = decode(name)?;
+            if name.is_empty() {
+                bail!("option '{item}' has no name (expected #name=value&name=value)");
+            }
+            pairs.push((name, decode(value)?));
+        }
+        Ok(Options { pairs })
+    }
+
+    /// The value of an option that may be given once.
+    pub fn take(&mut self, name: &str) -> Result<Option<String>> {
+        let mut values = self.take_all(name);
+        match values.len() {
+            0 => Ok(None),
+            1 => {
+                let value = values.remove(0);
+                if value.is_empty() {
+                    bail!("option '{name}' needs a value ({name}=...)");
+                }
+                Ok(Some(value))
+            }
+            _ => bail!(
+                "option '{name}' is given {} times; give it once",
+                values.len()
+            ),
+        }
+    }
+
+    /// Every value of an option that may be repeated, in the order given.
+    pub fn take_all(&mut self, name: &str) -> Vec<String> {
+        let (taken, kept) = std::mem::take(&mut self.pairs)
+            .into_iter()
+            .partition(|(n, _)| n == name);
+        self.pairs = kept;
+        taken
+            .into_iter()
+            .map(|(_, value)| value)
+            .collect::<Vec<_>>()
+    }
+
+    /// A switch: `name` alone or `name=true|false` (also `1|0`, `yes|no`).
+    pub fn take_switch(&mut self, name: &str) -> Result<bool> {
+        let values = self.take_all(name);
+        match values.as_slice() {
+            [] => Ok(false),
+            [value] => match value.as_str() {
+                "" | "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                other => bail!(
+                    "option '{name}' is a switch: give '{name}' or '{name}=false', not '{other}'"
+                ),
+            },
+            _ => bail!(
+                "option '{name}' is given {} times; give it once",
+                values.len()
+            ),
+        }
+    }
+
+    /// A value parsed by `parse`, whose error says what is expected.
+    pub fn take_parsed<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T>,
+    ) -> Result<Option<T>> {
+        match self.take(name)? {
+            Some(value) => parse(&value)
+                .map(Some)
+                .map_err(|error| error.context(format!("invalid option '{name}={value}'"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Fails on any option the probe did not take, naming the ones it knows.
+    pub fn finish(self, kind: &str, known: &[&str]) -> Result<()> {
+        if let Some((name, _)) = self.pairs.first() {
+            if known.is_empty() {
+                bail!("unknown option '{name}': {kind} targets take no options");
+            }
+            bail!(
+                "unknown option '{name}' for {kind} targets (known: {})",
+                known.join(", ")
+            );
+        }
+        Ok(())
+    }
+}
+
+fn decode(text: &str) -> Result<String> {
+    match percent_decode_str(text).decode_utf8() {
+        Ok(decoded) => Ok(decoded.into_owned()),
+        Err(_) => bail!("option '{text}' is not valid UTF-8 once percent-decoded"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_values_and_switches() {
+        let mut options = Options::parse(Some(
+            "status=200-299,304&body=all%20good&insecure&header=a&header=b",
+        ))
+        .unwrap();
+        assert_eq!(
+            options.take("status").unwrap().as_deref(),
+            Some("200-299,304")
+        );
+        assert_eq!(options.take("body").unwrap().as_deref(), Some("all good"));
+        assert!(options.take_switch("insecure").unwrap());
+        assert_eq!(options.take_all("header"), ["a", "b"]);
+        assert!(!options.take_switch("absent").unwrap());
+        options.finish("http", &["status"]).unwrap();
+    }
+
+    #[test]
+    fn rejects_bad_options() {
+        type Take = fn(&mut Options) -> Result<()>;
+        let cases: &[(&str, Take, &str)] = &[
+            ("x=1&x=2", |o| o.take("x").map(drop), "given 2 times"),
+            ("x", |o| o.take("x").map(drop), "needs a value"),
+            ("=1", |_| Ok(()), "has no name"),
+            ("x=maybe", |o| o.take_switch("x").map(drop), "is a switch"),
+            ("x=%FF", |_| Ok(()), "not valid UTF-8"),
+        ];
+        for (fragment, take, expected) in cases {
+            let error = Options::parse(Some(fragment)).and_then(|mut options| take(&mut options));
+            let message = format!("{:#}", error.expect_err(fragment));
+            assert!(message.contains(expected), "{fragment}: {message}");
+        }
+    }
+
+    #[test]
+    fn unknown_options_are_named() {
+        let options = Options::parse(Some("statsu=200")).unwrap();
+        let message = options
+            .finish("http", &["status", "body"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "unknown option 'statsu' for http targets (known: status, body)"
+        );
+        let options = Options::parse(Some("x=1")).unwrap();
+        let message = options.finish("tcp", &[]).unwrap_err().to_string();
+        assert_eq!(message, "unknown option 'x': tcp targets take no options");
+    }
+}

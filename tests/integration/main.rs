@@ -1,0 +1,9 @@
+//! Integration tests: the real binary against real servers on loopback.
+
+mod support;
+
+mod cli;
+mod exec;
+mod http;
+mod signals;
+mod tcp;

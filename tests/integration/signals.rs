@@ -1,0 +1,82 @@
+//! SIGTERM and SIGINT end the wait at once with 143 and 130, also for holdup as PID 1 of
+//! a PID namespace, where the kernel applies no default action to them.
+
+use std::time::Duration;
+
+use crate::support::net::ClosedPort;
+use crate::support::{Holdup, holdup, send_signal};
+
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
+#[test]
+fn sigterm_and_sigint_end_the_wait() {
+    for (signal, code, name) in [(SIGTERM, 143, "SIGTERM"), (SIGINT, 130, "SIGINT")] {
+        let closed = ClosedPort::new();
+        let target = format!("tcp://{}", closed.address());
+        let running = holdup().args(["-w", &target, "-t", "60s"]).spawn();
+        running.wait_for_line("waiting for");
+        running.signal(signal);
+        running
+            .finish()
+            .code(code)
+            .stderr_has(&format!("stopped by {name} after"))
+            .stderr_has(&format!("not ready: {target} ("))
+            .took_between(Duration::ZERO, Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn sigterm_ends_the_wait_when_holdup_is_pid_1() {
+    if !can_unshare() {
+        // Needs root (or user namespaces); CI runs as root, so there this always runs.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to create a PID namespace"
+        );
+        eprintln!("notice: skipping the PID 1 test: cannot create a PID namespace here");
+        return;
+    }
+    let closed = ClosedPort::new();
+    let running = Holdup::wrapped_in("unshare", &["--pid", "--fork", "--kill-child"])
+        .args(["-w", &format!("tcp://{}", closed.address()), "-t", "60s"])
+        .spawn();
+    running.wait_for_line("waiting for");
+    let holdup_pid = only_child(running.pid());
+    assert_eq!(
+        pid_in_own_namespace(holdup_pid),
+        1,
+        "holdup is not PID 1 in its namespace"
+    );
+    send_signal(holdup_pid, SIGTERM);
+    // unshare exits with its child's exit code.
+    running.finish().code(143).stderr_has("stopped by SIGTERM");
+}
+
+fn can_unshare() -> bool {
+    std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "true"])
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The one child of process `pid`.
+fn only_child(pid: u32) -> u32 {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let children: Vec<u32> = children
+        .split_whitespace()
+        .map(|child| child.parse().unwrap())
+        .collect();
+    assert_eq!(children.len(), 1, "children of {pid}: {children:?}");
+    children[0]
+}
+
+/// The PID process `pid` has in its own PID namespace (the last NSpid field).
+fn pid_in_own_namespace(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("NSpid:"))
+        .unwrap();
+    line.split_whitespace().last().unwrap().parse().unwrap()
+}

@@ -1,0 +1,257 @@
+//! Loopback servers that behave the ways a dependency does while it starts: closed,
+//! opening later, accepting and saying nothing, dropping packets, answering 503.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use socket2::{Domain, Socket, Type};
+
+/// A port of ours with nothing listening: connections are refused (RST) until
+/// [`ClosedPort::open`] starts listening on it. Holding the socket keeps the port ours.
+pub struct ClosedPort {
+    socket: Socket,
+    address: SocketAddr,
+}
+
+impl ClosedPort {
+    pub fn new() -> Self {
+        Self::on("127.0.0.1:0".parse().unwrap())
+    }
+
+    /// On a given address (port 0 for any), e.g. `[::1]:0`.
+    pub fn on(address: SocketAddr) -> Self {
+        let socket = Socket::new(Domain::for_address(address), Type::STREAM, None).unwrap();
+        if address.is_ipv6() {
+            socket.set_only_v6(true).unwrap();
+        }
+        socket.bind(&address.into()).unwrap();
+        let address = socket.local_addr().unwrap().as_socket().unwrap();
+        ClosedPort { socket, address }
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Starts listening; accepted connections are closed at once.
+    pub fn open(self) -> Listening {
+        self.socket.listen(128).unwrap();
+        let listener: TcpListener = self.socket.into();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let server = listener.try_clone().unwrap();
+        thread::spawn(move || {
+            for stream in server.incoming() {
+                if stream.is_err() {
+                    break;
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        Listening {
+            _listener: listener,
+            accepted,
+        }
+    }
+}
+
+/// A listener that accepts connections (and closes them).
+pub struct Listening {
+    _listener: TcpListener,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Listening {
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Accepts connections and never says a word on them: an HTTP server stuck before its
+/// first response, or a TLS server that never answers the ClientHello.
+pub struct Silent {
+    address: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Silent {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { break };
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        Silent { address, accepted }
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// A port whose SYNs are dropped, as behind a firewall: a listener that never accepts,
+/// with its accept queue kept full. A connect hangs until its own timeout.
+pub struct Blackhole {
+    _listener: Socket,
+    _fillers: Vec<Socket>,
+    address: SocketAddr,
+}
+
+impl Blackhole {
+    pub fn new() -> Self {
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        listener
+            .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        listener.listen(0).unwrap();
+        let address = listener.local_addr().unwrap().as_socket().unwrap();
+        let mut fillers = Vec::new();
+        // Fill the queue until a connect goes unanswered; that is the event we wait for.
+        loop {
+            assert!(
+                fillers.len() < 64,
+                "cannot fill the accept queue of {address}"
+            );
+            let filler = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            match filler.connect_timeout(&address.into(), Duration::from_millis(200)) {
+                Ok(()) => fillers.push(filler),
+                Err(error)
+                    if error.kind() == io::ErrorKind::TimedOut
+                        || error.kind() == io::ErrorKind::WouldBlock =>
+                {
+                    break;
+                }
+                Err(error) => panic!("filling the accept queue of {address}: {error}"),
+            }
+        }
+        Blackhole {
+            _listener: listener,
+            _fillers: fillers,
+            address,
+        }
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+/// A real HTTP/1.1 server (hyper) answering every request with the status currently set
+/// and a fixed body; counts the requests.
+pub struct HttpServer {
+    address: SocketAddr,
+    status: Arc<AtomicU16>,
+    body: Arc<Mutex<String>>,
+    requests: Arc<Mutex<Vec<String>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl HttpServer {
+    /// Plain HTTP on 127.0.0.1.
+    pub fn start(status: u16, body: &str) -> Self {
+        Self::start_with_tls(status, body, None)
+    }
+
+    /// HTTPS when `tls` is given.
+    pub fn start_with_tls(status: u16, body: &str, tls: Option<rustls::ServerConfig>) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = HttpServer {
+            address,
+            status: Arc::new(AtomicU16::new(status)),
+            body: Arc::new(Mutex::new(body.to_string())),
+            requests: Arc::default(),
+            _runtime: runtime,
+        };
+        let (status, body, requests) = (
+            server.status.clone(),
+            server.body.clone(),
+            server.requests.clone(),
+        );
+        let acceptor = tls.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+        server._runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
+                let (status, body, requests) = (status.clone(), body.clone(), requests.clone());
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                        let line = format!("{} {}", request.method(), request.uri());
+                        requests.lock().unwrap().push(line);
+                        let response = Response::builder()
+                            .status(status.load(Ordering::SeqCst))
+                            .body(Full::new(Bytes::from(body.lock().unwrap().clone())))
+                            .unwrap();
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
+                });
+            }
+        });
+        server
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn set_body(&self, body: &str) {
+        *self.body.lock().unwrap() = body.to_string();
+    }
+
+    /// `METHOD /path?query` of every request so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
