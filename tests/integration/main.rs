@@ -3,6 +3,8 @@
 mod support;
 
 mod cli;
+mod docker;
+mod empty_root;
 mod exec;
 mod http;
 mod signals;

@@ -1,6 +1,7 @@
 //! What every integration test needs: running the real holdup binary and looking at how it
 //! ended, plus the servers it is run against.
 
+pub mod docker;
 pub mod net;
 pub mod tls;
 
@@ -32,6 +33,14 @@ impl Holdup {
     pub fn wrapped_in(wrapper: &str, wrapper_args: &[&str]) -> Holdup {
         let mut command = command(wrapper.as_ref());
         command.args(wrapper_args).arg(env!("CARGO_BIN_EXE_holdup"));
+        Holdup { command }
+    }
+
+    /// Any command line whose output and end are checked like holdup's: the static binary
+    /// in an empty root (`chroot DIR /holdup ...`), the image (`docker run ...`).
+    pub fn command_line(program: &str, args: &[&str]) -> Holdup {
+        let mut command = command(program.as_ref());
+        command.args(args);
         Holdup { command }
     }
 

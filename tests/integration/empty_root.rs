@@ -1,0 +1,197 @@
+//! The shipped static binary in an empty root: a chroot holding nothing but /holdup (no
+//! dynamic loader, no libc, no /dev, no /proc, no CA store), plus /etc/hosts or a CA file
+//! when a test puts one there. What must work there: tcp and http(s) targets, retries
+//! (whose jitter needs random numbers without /dev/urandom), built-in TLS roots, names from
+//! /etc/hosts, and a reason when a name cannot be resolved for lack of /etc/resolv.conf.
+
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+use crate::support::docker::{need, static_binary};
+use crate::support::net::{ClosedPort, HttpServer};
+use crate::support::tls::TestCa;
+use crate::support::{Holdup, Running};
+
+/// A temporary root folder holding the static binary as /holdup.
+struct EmptyRoot {
+    dir: TempDir,
+}
+
+impl EmptyRoot {
+    /// `None` (after a notice) when the static binary or chroot is not available here.
+    fn new(test: &str) -> Option<EmptyRoot> {
+        let binary = need(test, static_binary())?;
+        need(test, can_chroot())?;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(&binary, dir.path().join("holdup")).unwrap();
+        Some(EmptyRoot { dir })
+    }
+
+    /// Puts a file into the root, e.g. `/etc/hosts`.
+    fn add(&self, path: &str, contents: &str) -> &Self {
+        let inside = self.inside(path);
+        std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+        std::fs::write(inside, contents).unwrap();
+        self
+    }
+
+    fn inside(&self, path: &str) -> PathBuf {
+        self.dir.path().join(path.trim_start_matches('/'))
+    }
+
+    /// `chroot ROOT /holdup ARGS`.
+    fn holdup(&self, args: &[&str]) -> Holdup {
+        Holdup::command_line("chroot", &[&self.dir.path().to_string_lossy(), "/holdup"]).args(args)
+    }
+
+    /// Every path in the root, relative to it.
+    fn listing(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        list(self.dir.path(), self.dir.path(), &mut found);
+        found.sort();
+        found
+    }
+}
+
+fn list(root: &Path, dir: &Path, found: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        found.push(
+            path.strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+        if path.is_dir() {
+            list(root, &path, found);
+        }
+    }
+}
+
+/// chroot(2) needs root (CI runs as root).
+fn can_chroot() -> Result<(), String> {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        Ok(())
+    } else {
+        Err("chroot needs root".to_string())
+    }
+}
+
+#[test]
+fn tcp_and_http_targets_wait_and_become_ready_in_an_empty_root() {
+    let Some(root) = EmptyRoot::new("tcp_and_http_targets_wait_and_become_ready_in_an_empty_root")
+    else {
+        return;
+    };
+    assert_eq!(root.listing(), ["holdup"]);
+    let closed = ClosedPort::new();
+    let server = HttpServer::start(503, "starting");
+    let tcp = format!("tcp://{}", closed.address());
+    let http = server.url("/health");
+    let running: Running = root
+        .holdup(&["-w", &tcp, "-w", &http, "-t", "30s", "-v"])
+        .spawn();
+    // Both are retried (each retry draws random jitter) before they come up.
+    running.wait_for_line("HTTP 503 Service Unavailable");
+    running.wait_for_line("connection refused");
+    let _listening = closed.open();
+    server.set_status(200);
+    running
+        .finish()
+        .code(0)
+        .stderr_has(&format!("{tcp} ready after"))
+        .stderr_has(&format!("{http} ready after"))
+        .stderr_lacks("panicked");
+    // Nothing was needed, and nothing was written.
+    assert_eq!(root.listing(), ["holdup"]);
+}
+
+#[test]
+fn the_empty_root_gives_reasons_exit_codes_and_execs_nothing_it_lacks() {
+    let Some(root) =
+        EmptyRoot::new("the_empty_root_gives_reasons_exit_codes_and_execs_nothing_it_lacks")
+    else {
+        return;
+    };
+    let closed = ClosedPort::new();
+    let tcp = format!("tcp://{}", closed.address());
+    root.holdup(&["-w", &tcp, "-t", "500ms"])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "{tcp} not ready after 500ms: {}: connection refused",
+            closed.address()
+        ));
+    // There is no /bin/sh to run: exit 127, as a shell would say.
+    let _listening = closed.open();
+    root.holdup(&["-w", &tcp, "--", "/bin/sh", "-c", "true"])
+        .run()
+        .code(127)
+        .stderr_has("cannot run /bin/sh: no such file");
+    // A program that is there is exec'd: holdup itself.
+    let finished = root
+        .holdup(&["-w", &tcp, "--", "/holdup", "--version"])
+        .run();
+    finished.code(0);
+    assert!(
+        finished.stdout.starts_with("holdup "),
+        "stdout: {:?}",
+        finished.stdout
+    );
+}
+
+#[test]
+fn https_uses_the_built_in_roots_or_a_ca_file_without_a_system_store() {
+    let Some(root) =
+        EmptyRoot::new("https_uses_the_built_in_roots_or_a_ca_file_without_a_system_store")
+    else {
+        return;
+    };
+    let ca = TestCa::new("holdup empty-root test CA");
+    let server = HttpServer::start_with_tls(200, "ok", Some(ca.server_config(&["127.0.0.1"])));
+    root.add("/ca.pem", &ca.pem());
+    let url = format!("https://{}/health", server.address());
+    root.holdup(&["-w", &format!("{url}#ca=/ca.pem"), "-t", "10s"])
+        .run()
+        .code(0)
+        .stderr_has(&format!("{url} ready after"));
+    // Without the CA file, the built-in public roots are used: the client is built (no
+    // "no CA certificates" failure) and the handshake rejects the test CA's certificate.
+    root.holdup(&["-w", &url, "-t", "1s"])
+        .run()
+        .code(1)
+        .stderr_has("UnknownIssuer");
+}
+
+#[test]
+fn names_come_from_etc_hosts_and_other_names_say_why_they_fail() {
+    let Some(root) = EmptyRoot::new("names_come_from_etc_hosts_and_other_names_say_why_they_fail")
+    else {
+        return;
+    };
+    let closed = ClosedPort::new();
+    let port = closed.port();
+    let _listening = closed.open();
+    root.add(
+        "/etc/hosts",
+        "127.0.0.1 localhost\n127.0.0.1 db.internal db\n",
+    );
+    let by_name = format!("tcp://db.internal:{port}");
+    let server = HttpServer::start(200, "ok");
+    let http = format!("http://db:{}/health", server.address().port());
+    root.holdup(&["-w", &by_name, "-w", &http, "-t", "10s"])
+        .run()
+        .code(0)
+        .stderr_has(&format!("{by_name} ready after"))
+        .stderr_has(&format!("{http} ready after"));
+    // No /etc/resolv.conf: a name that is not in /etc/hosts cannot be looked up, and the
+    // reason says so.
+    let elsewhere = format!("tcp://elsewhere.internal:{port}");
+    root.holdup(&["-w", &elsewhere, "-t", "300ms"])
+        .run()
+        .code(1)
+        .stderr_has("cannot resolve elsewhere.internal")
+        .stderr_has("cannot read /etc/resolv.conf");
+}
