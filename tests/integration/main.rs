@@ -5,5 +5,6 @@ mod support;
 mod cli;
 mod exec;
 mod http;
+mod postgres;
 mod signals;
 mod tcp;

@@ -2,6 +2,7 @@
 //! ended, plus the servers it is run against.
 
 pub mod net;
+pub mod postgres;
 pub mod tls;
 
 use std::ffi::OsStr;
