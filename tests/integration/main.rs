@@ -7,5 +7,6 @@ mod docker;
 mod empty_root;
 mod exec;
 mod http;
+mod postgres;
 mod signals;
 mod tcp;
