@@ -129,8 +129,9 @@ fn the_image_is_scratch_nonroot_and_works_read_only_without_capabilities() {
         ],
     )
     .spawn();
-    running.wait_for_line(&format!("waiting for {tcp_target}"));
-    running.wait_for_line("HTTP 503 Service Unavailable");
+    // One "waiting for" line each from the tcp and http targets, in either order.
+    running.wait_for_line("waiting for ");
+    running.wait_for_line("waiting for ");
     let _listening = closed.open();
     http.set_status(200);
     let finished = running.finish();
@@ -276,6 +277,15 @@ fn compose_starts_the_app_only_after_postgres_accepts_a_session() {
         let holdup_started = docker_time(&holdup_state.started_at);
         let holdup_finished = docker_time(&holdup_state.finished_at);
         let app_started = docker_time(&app_state.started_at);
+        let since = |time: Duration| time.saturating_sub(holdup_started).as_secs_f64();
+        eprintln!(
+            "from holdup's start: Postgres ready +{:.3}s, first session +{:.3}s, holdup \
+             exited +{:.3}s, app started +{:.3}s",
+            since(ready),
+            since(first_session),
+            since(holdup_finished),
+            since(app_started)
+        );
         assert!(
             holdup_started < ready,
             "holdup did not have to wait\n{context}"

@@ -1,8 +1,9 @@
 //! The shipped static binary in an empty root: a chroot holding nothing but /holdup (no
 //! dynamic loader, no libc, no /dev, no /proc, no CA store), plus /etc/hosts or a CA file
-//! when a test puts one there. What must work there: tcp and http(s) targets, retries
-//! (whose jitter needs random numbers without /dev/urandom), built-in TLS roots, names from
-//! /etc/hosts, and a reason when a name cannot be resolved for lack of /etc/resolv.conf.
+//! when a test puts one there. What must work there: tcp, http(s) and postgres targets
+//! (real servers on loopback), retries (whose jitter needs random numbers without
+//! /dev/urandom), built-in TLS roots and CA files, names from /etc/hosts, and a reason
+//! when a name cannot be resolved for lack of /etc/resolv.conf.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use tempfile::TempDir;
 
 use crate::support::docker::{need, static_binary};
 use crate::support::net::{ClosedPort, HttpServer};
+use crate::support::postgres::{APP_DB, APP_PASSWORD, APP_USER, PgServer, free_port};
 use crate::support::tls::TestCa;
 use crate::support::{Holdup, Running};
 
@@ -194,4 +196,35 @@ fn names_come_from_etc_hosts_and_other_names_say_why_they_fail() {
         .code(1)
         .stderr_has("cannot resolve elsewhere.internal")
         .stderr_has("cannot read /etc/resolv.conf");
+}
+
+#[test]
+fn a_postgres_session_over_tls_by_a_name_from_etc_hosts_in_an_empty_root() {
+    let Some(root) =
+        EmptyRoot::new("a_postgres_session_over_tls_by_a_name_from_etc_hosts_in_an_empty_root")
+    else {
+        return;
+    };
+    let ca = TestCa::new("holdup empty-root postgres CA");
+    root.add("/etc/hosts", "127.0.0.1 db.internal\n")
+        .add("/ca.pem", &ca.pem());
+    let port = free_port();
+    let target = format!(
+        "postgres://{APP_USER}:{APP_PASSWORD}@db.internal:{port}/{APP_DB}\
+         ?sslmode=verify-full&sslrootcert=/ca.pem"
+    );
+    let running = root.holdup(&["-w", &target, "-t", "60s"]).spawn();
+    // The server starts only once holdup has found it missing.
+    running.wait_for_line("connection refused");
+    let _server = PgServer::builder()
+        .port(port)
+        .tls(ca.issue(&["db.internal"]))
+        .start();
+    running
+        .finish()
+        .code(0)
+        .stderr_has(&format!(
+            "postgres://{APP_USER}@db.internal:{port}/{APP_DB}?sslmode=verify-full&sslrootcert=/ca.pem ready after"
+        ))
+        .stderr_lacks(APP_PASSWORD);
 }
