@@ -206,7 +206,7 @@ impl Drop for Container {
 /// The compose example with a real Postgres: holdup waits by service name, through Docker's
 /// embedded DNS, from the scratch image; the app starts only once Postgres accepted
 /// holdup's session. Then, with the database left down, holdup exits 1 with its reason
-/// and the app never starts.
+/// and the app never starts. Last, the same images serve the README's COPY --from pattern.
 #[test]
 fn compose_starts_the_app_only_after_postgres_accepts_a_session() {
     let test = "compose_starts_the_app_only_after_postgres_accepts_a_session";
@@ -326,6 +326,32 @@ fn compose_starts_the_app_only_after_postgres_accepts_a_session() {
                 "the app started\n{context}"
             );
         }
+    }
+
+    // The README's pattern for another image: the binary copied in with COPY --from,
+    // waiting for HOLDUP_WAIT_FOR, then exec'ing the image's CMD.
+    {
+        let derived = Image::from_dockerfile(&format!(
+            "FROM {postgres}\n\
+             COPY --from={holdup} /holdup /usr/local/bin/holdup\n\
+             ENTRYPOINT [\"holdup\", \"--\"]\n\
+             CMD [\"psql\", \"--version\"]\n",
+            postgres = postgres_image.tag,
+            holdup = holdup_image.tag,
+        ));
+        let port = ClosedPort::new();
+        let target = format!("tcp://127.0.0.1:{}", port.port());
+        let _listening = port.open();
+        let variable = format!("HOLDUP_WAIT_FOR={target}");
+        let finished = docker_run(&["--network", "host", "--env", &variable], &derived, &[]).run();
+        finished
+            .code(0)
+            .stderr_has(&format!("{target} ready after"));
+        assert!(
+            finished.stdout.starts_with("psql (PostgreSQL) "),
+            "stdout: {:?}",
+            finished.stdout
+        );
     }
 }
 

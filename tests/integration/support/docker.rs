@@ -186,6 +186,24 @@ impl Image {
         image
     }
 
+    /// An image from a Dockerfile's text alone (its FROM and COPY --from name images).
+    #[track_caller]
+    pub fn from_dockerfile(text: &str) -> Image {
+        let context = tempfile::tempdir().unwrap();
+        std::fs::write(context.path().join("Dockerfile"), text).unwrap();
+        let image = Image {
+            tag: unique_name("holdup-test-derived"),
+        };
+        docker(&[
+            "build",
+            "--quiet",
+            "--tag",
+            &image.tag,
+            &context.path().to_string_lossy(),
+        ]);
+        image
+    }
+
     /// A Postgres server image built from this machine's Debian packages
     /// (tests/images/postgres).
     #[track_caller]
