@@ -201,6 +201,29 @@ mod tests {
         }
     }
 
+    /// Whatever is typed, parsing answers with a target or an error, never a panic.
+    #[test]
+    fn no_input_makes_parsing_panic() {
+        const PIECES: &[&str] = &[
+            "tcp://", "http://", "https://", "postgres://", "postgresql://", "dns://", "k8s://", "x://", "://",
+            "user", ":", "@", "[", "]", "::1", "%", "%zz", "%00", "#", "&", "=", "?", "/", "//", "..", "-", ",",
+            "0", "65535", "99999", "host", "ns/svc", "a=b", "status=", "sslmode=", "type=", "\u{0}", "é", " ",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            // xorshift64: reproducible without a dependency.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let length = next() % 8;
+            let input: String = (0..length).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect();
+            let _ = Target::parse(&input);
+        }
+    }
+
     #[test]
     fn host_port_detection() {
         for yes in ["db:5432", "a.b-c_d:1", "[::1]:80", "10.0.0.1:65535"] {
