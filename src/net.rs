@@ -19,7 +19,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use hickory_resolver::config::{LookupIpStrategy, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{
+    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig,
+    ResolverOpts,
+};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::{Query, ResponseCode};
@@ -37,6 +40,8 @@ const NEXT_ADDRESS_DELAY: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct Net {
     resolver: Arc<TokioResolver>,
+    /// The nameservers asked, for messages: `10.96.0.10:53`.
+    servers: Arc<str>,
     /// Why the system configuration could not be read, said with every failed lookup.
     config_problem: Option<Arc<str>>,
 }
@@ -69,6 +74,7 @@ impl Net {
                 )
             }
         };
+        let servers = describe_servers(config.name_servers()).into();
         let mut builder =
             TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
                 .with_options(options);
@@ -80,8 +86,25 @@ impl Net {
         let resolver = builder.build().context("cannot set up the DNS resolver")?;
         Ok(Net {
             resolver: Arc::new(resolver),
+            servers,
             config_problem,
         })
+    }
+
+    /// The resolver of the system configuration (search list, ndots; not /etc/hosts, which
+    /// is [`hosts_addresses`]).
+    pub fn resolver(&self) -> &TokioResolver {
+        &self.resolver
+    }
+
+    /// The nameservers of the system configuration, for messages.
+    pub fn servers(&self) -> &str {
+        &self.servers
+    }
+
+    /// Why the system configuration could not be read, if it could not.
+    pub fn config_problem(&self) -> Option<&str> {
+        self.config_problem.as_deref()
     }
 
     /// Every address of `host` (a name or an IP literal, IPv6 with or without brackets),
@@ -157,6 +180,47 @@ pub fn hosts_addresses(name: &Name, record_type: Option<RecordType>) -> Vec<IpAd
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// A resolver that asks `server` only: no search list, no /etc/hosts, nothing cached.
+pub fn resolver_asking(server: SocketAddr) -> Result<TokioResolver> {
+    let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+        .into_iter()
+        .map(|mut connection| {
+            connection.port = server.port();
+            connection
+        })
+        .collect();
+    let config = ResolverConfig::from_name_servers(vec![NameServerConfig::new(
+        server.ip(),
+        true,
+        connections,
+    )]);
+    let mut builder = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
+    let options = builder.options_mut();
+    options.use_hosts_file = ResolveHosts::Never;
+    options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+    no_cache(options);
+    builder
+        .build()
+        .with_context(|| format!("cannot set up a DNS resolver for {server}"))
+}
+
+/// `10.96.0.10:53, [fd00::a]:53`, each server once.
+fn describe_servers(servers: &[NameServerConfig]) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    for server in servers {
+        let port = server.connections.first().map_or(53, |c| c.port);
+        let address = SocketAddr::new(server.ip, port).to_string();
+        if !shown.contains(&address) {
+            shown.push(address);
+        }
+    }
+    if shown.is_empty() {
+        "no DNS server".to_string()
+    } else {
+        shown.join(", ")
+    }
 }
 
 fn no_cache(options: &mut ResolverOpts) {
@@ -361,6 +425,26 @@ mod tests {
             io_error_words(&io::Error::other("TLS went wrong")),
             "TLS went wrong"
         );
+    }
+
+    #[test]
+    fn servers_are_shown_once_each() {
+        let on = |ip: &str, port: u16| {
+            let mut server = NameServerConfig::udp_and_tcp(ip.parse().unwrap());
+            for connection in &mut server.connections {
+                connection.port = port;
+            }
+            server
+        };
+        assert_eq!(
+            describe_servers(&[
+                on("10.96.0.10", 53),
+                on("10.96.0.10", 53),
+                on("fd00::a", 5353)
+            ]),
+            "10.96.0.10:53, [fd00::a]:5353"
+        );
+        assert_eq!(describe_servers(&[]), "no DNS server");
     }
 
     #[tokio::test]
