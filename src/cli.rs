@@ -17,6 +17,7 @@ Targets:
   tcp://HOST:PORT  (or HOST:PORT)   a TCP connection is accepted
   http://HOST[:PORT]/PATH           a GET answers 200-399
   https://HOST[:PORT]/PATH          the same over TLS
+  dns://NAME                        NAME has an address (or #type=SRV, #expect=..., #min=N)
 Options go in the URL fragment, e.g. http://api:8080/health#status=200&body=ok;
 see the README for every option.
 

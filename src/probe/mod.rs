@@ -4,6 +4,7 @@
 //! checked again and again by the scheduler. Adding a kind of target means one new file
 //! here, one variant of [`Probe`] and its arms in [`Target::parse`] and [`Target::check`].
 
+mod dns;
 mod http;
 mod options;
 mod tcp;
@@ -28,10 +29,11 @@ pub struct Target {
 enum Probe {
     Tcp(tcp::Tcp),
     Http(Box<http::Http>),
+    Dns(Box<dns::Dns>),
 }
 
 /// The URL schemes accepted, for error messages.
-const SCHEMES: &str = "tcp, http, https";
+const SCHEMES: &str = "tcp, http, https, dns";
 
 impl Target {
     /// Parses `scheme://...#options`, or a bare `host:port` as a TCP target.
@@ -61,6 +63,7 @@ impl Target {
         let probe = match url.scheme() {
             "tcp" => Probe::Tcp(tcp::Tcp::parse(&url, options)?),
             "http" | "https" => Probe::Http(Box::new(http::Http::parse(&url, options)?)),
+            "dns" => Probe::Dns(Box::new(dns::Dns::parse(&url, options)?)),
             other => bail!("unknown scheme '{other}' (expected one of {SCHEMES})"),
         };
         Ok(Target {
@@ -74,6 +77,7 @@ impl Target {
         match &self.probe {
             Probe::Tcp(probe) => probe.check(net, stage).await,
             Probe::Http(probe) => probe.check(net, stage).await,
+            Probe::Dns(probe) => probe.check(net, stage).await,
         }
     }
 }
@@ -183,7 +187,7 @@ mod tests {
             ("db", "expected a URL"),
             (
                 "htp://db:80",
-                "unknown scheme 'htp' (expected one of tcp, http, https)",
+                "unknown scheme 'htp' (expected one of tcp, http, https, dns)",
             ),
             ("tcp://db", "missing port"),
             ("tcp://:80", "empty host"),

@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod dns;
 mod exec;
 mod http;
 mod signals;
