@@ -209,9 +209,45 @@ mod tests {
     #[test]
     fn no_input_makes_parsing_panic() {
         const PIECES: &[&str] = &[
-            "tcp://", "http://", "https://", "postgres://", "postgresql://", "dns://", "k8s://", "x://", "://",
-            "user", ":", "@", "[", "]", "::1", "%", "%zz", "%00", "#", "&", "=", "?", "/", "//", "..", "-", ",",
-            "0", "65535", "99999", "host", "ns/svc", "a=b", "status=", "sslmode=", "type=", "\u{0}", "é", " ",
+            "tcp://",
+            "http://",
+            "https://",
+            "postgres://",
+            "postgresql://",
+            "dns://",
+            "k8s://",
+            "x://",
+            "://",
+            "user",
+            ":",
+            "@",
+            "[",
+            "]",
+            "::1",
+            "%",
+            "%zz",
+            "%00",
+            "#",
+            "&",
+            "=",
+            "?",
+            "/",
+            "//",
+            "..",
+            "-",
+            ",",
+            "0",
+            "65535",
+            "99999",
+            "host",
+            "ns/svc",
+            "a=b",
+            "status=",
+            "sslmode=",
+            "type=",
+            "\u{0}",
+            "é",
+            " ",
         ];
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = move || {
@@ -223,7 +259,9 @@ mod tests {
         };
         for _ in 0..20_000 {
             let length = next() % 8;
-            let input: String = (0..length).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect();
+            let input: String = (0..length)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
             let _ = Target::parse(&input);
         }
     }
