@@ -51,9 +51,10 @@ impl Target {
             .split_once("://")
             .map(|(scheme, _)| scheme.to_ascii_lowercase());
         if let Some("postgres" | "postgresql") = scheme.as_deref() {
+            let probe = postgres::Postgres::parse(text)?;
             return Ok(Target {
-                probe: Probe::Postgres(Box::new(postgres::Postgres::parse(text)?)),
-                shown: redact::text(text),
+                shown: probe.shown().to_string(),
+                probe: Probe::Postgres(Box::new(probe)),
             });
         }
         let url = if is_host_port(text) {
