@@ -7,6 +7,7 @@
 mod dns;
 mod http;
 mod options;
+mod postgres;
 mod tcp;
 
 use std::fmt;
@@ -29,11 +30,12 @@ pub struct Target {
 enum Probe {
     Tcp(tcp::Tcp),
     Http(Box<http::Http>),
+    Postgres(Box<postgres::Postgres>),
     Dns(Box<dns::Dns>),
 }
 
 /// The URL schemes accepted, for error messages.
-const SCHEMES: &str = "tcp, http, https, dns";
+const SCHEMES: &str = "tcp, http, https, postgres, postgresql, dns";
 
 impl Target {
     /// Parses `scheme://...#options`, or a bare `host:port` as a TCP target.
@@ -45,6 +47,17 @@ impl Target {
         let text = text.trim();
         if text.is_empty() {
             bail!("empty target (expected e.g. tcp://db:5432 or http://api:8080/health)");
+        }
+        // libpq URIs may name several hosts (`postgres://a:5432,b:5432/db`): not URLs.
+        let scheme = text
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        if let Some("postgres" | "postgresql") = scheme.as_deref() {
+            let probe = postgres::Postgres::parse(text)?;
+            return Ok(Target {
+                shown: probe.shown().to_string(),
+                probe: Probe::Postgres(Box::new(probe)),
+            });
         }
         let url = if is_host_port(text) {
             Url::parse(&format!("tcp://{text}"))
@@ -77,6 +90,7 @@ impl Target {
         match &self.probe {
             Probe::Tcp(probe) => probe.check(net, stage).await,
             Probe::Http(probe) => probe.check(net, stage).await,
+            Probe::Postgres(probe) => probe.check(net, stage).await,
             Probe::Dns(probe) => probe.check(net, stage).await,
         }
     }
@@ -173,6 +187,14 @@ mod tests {
                 "http://api:8080/health?deep=1",
             ),
             ("https://user:pw@api/health", "https://user@api/health"),
+            (
+                "postgres://app:pw@db:5432/app?sslmode=require#isready",
+                "postgres://app@db:5432/app?sslmode=require",
+            ),
+            (
+                "postgresql://app:pw@a:5432,b:5433/app#fail-fast",
+                "postgresql://app@a:5432,b:5433/app",
+            ),
         ];
         for (input, shown) in cases {
             let target = Target::parse(input).unwrap_or_else(|e| panic!("{input}: {e:#}"));
@@ -187,7 +209,7 @@ mod tests {
             ("db", "expected a URL"),
             (
                 "htp://db:80",
-                "unknown scheme 'htp' (expected one of tcp, http, https, dns)",
+                "unknown scheme 'htp' (expected one of tcp, http, https, postgres, postgresql, dns)",
             ),
             ("tcp://db", "missing port"),
             ("tcp://:80", "empty host"),

@@ -6,5 +6,6 @@ mod cli;
 mod dns;
 mod exec;
 mod http;
+mod postgres;
 mod signals;
 mod tcp;

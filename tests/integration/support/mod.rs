@@ -3,6 +3,7 @@
 
 pub mod dns;
 pub mod net;
+pub mod postgres;
 pub mod tls;
 
 use std::ffi::OsStr;
