@@ -5,6 +5,7 @@
 //! here, one variant of [`Probe`] and its arms in [`Target::parse`] and [`Target::check`].
 
 mod http;
+mod k8s;
 mod options;
 mod tcp;
 
@@ -28,10 +29,11 @@ pub struct Target {
 enum Probe {
     Tcp(tcp::Tcp),
     Http(Box<http::Http>),
+    K8s(Box<k8s::K8s>),
 }
 
 /// The URL schemes accepted, for error messages.
-const SCHEMES: &str = "tcp, http, https";
+const SCHEMES: &str = "tcp, http, https, k8s";
 
 impl Target {
     /// Parses `scheme://...#options`, or a bare `host:port` as a TCP target.
@@ -61,6 +63,7 @@ impl Target {
         let probe = match url.scheme() {
             "tcp" => Probe::Tcp(tcp::Tcp::parse(&url, options)?),
             "http" | "https" => Probe::Http(Box::new(http::Http::parse(&url, options)?)),
+            "k8s" => Probe::K8s(Box::new(k8s::K8s::parse(&url, options)?)),
             other => bail!("unknown scheme '{other}' (expected one of {SCHEMES})"),
         };
         Ok(Target {
@@ -74,6 +77,7 @@ impl Target {
         match &self.probe {
             Probe::Tcp(probe) => probe.check(net, stage).await,
             Probe::Http(probe) => probe.check(net, stage).await,
+            Probe::K8s(probe) => probe.check(net, stage).await,
         }
     }
 }
@@ -125,20 +129,45 @@ impl From<anyhow::Error> for Failure {
 /// What an attempt is doing right now ("connecting to 10.0.0.5:5432"), so that an attempt
 /// cut off by its timeout can say where it was stuck.
 #[derive(Clone, Debug, Default)]
-pub struct Stage(Arc<Mutex<String>>);
+pub struct Stage(Arc<Mutex<Doing>>);
+
+#[derive(Debug, Default)]
+struct Doing {
+    step: String,
+    /// Set while the attempt waits, on a healthy connection, for its target to change.
+    waiting: Option<String>,
+}
 
 impl Stage {
     pub fn set(&self, doing: impl Into<String>) {
         if let Ok(mut current) = self.0.lock() {
-            *current = doing.into();
+            current.step = doing.into();
+            current.waiting = None;
         }
     }
 
     pub fn get(&self) -> String {
         self.0
             .lock()
-            .map(|current| current.clone())
+            .map(|current| current.step.clone())
             .unwrap_or_default()
+    }
+
+    /// The attempt is not stuck but waiting to be told of a change (a Kubernetes watch),
+    /// and `reason` is why the target is not ready as of now. An attempt that runs out of
+    /// time in this state is reported with `reason`, not as a timeout.
+    pub fn waiting(&self, reason: impl Into<String>) {
+        if let Ok(mut current) = self.0.lock() {
+            current.waiting = Some(reason.into());
+        }
+    }
+
+    /// The reason given to [`Stage::waiting`], unless a later step replaced it.
+    pub fn waiting_reason(&self) -> Option<String> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|current| current.waiting.clone())
     }
 }
 
@@ -183,7 +212,7 @@ mod tests {
             ("db", "expected a URL"),
             (
                 "htp://db:80",
-                "unknown scheme 'htp' (expected one of tcp, http, https)",
+                "unknown scheme 'htp' (expected one of tcp, http, https, k8s)",
             ),
             ("tcp://db", "missing port"),
             ("tcp://:80", "empty host"),
