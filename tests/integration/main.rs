@@ -5,5 +5,6 @@ mod support;
 mod cli;
 mod exec;
 mod http;
+mod k8s;
 mod signals;
 mod tcp;

@@ -319,7 +319,7 @@ fn forbidden_words(said: &Option<Status>, verb: &str, query: &Query) -> String {
             )
         });
     format!(
-        "forbidden (403): {reason}; add this rule to a Role in namespace {} bound to it: {}",
+        "forbidden (403): {reason}; give it a Role in namespace {} with this rule: {}",
         query.namespace,
         query.resource.rule()
     )
@@ -500,7 +500,7 @@ mod tests {
         });
         assert_eq!(
             forbidden_words(&said, "list", &query),
-            "forbidden (403): User \"system:serviceaccount:shop:web\" cannot list resource \"endpointslices\" in API group \"discovery.k8s.io\" in the namespace \"shop\"; add this rule to a Role in namespace shop bound to it: - {apiGroups: [\"discovery.k8s.io\"], resources: [\"endpointslices\"], verbs: [\"list\", \"watch\"]}"
+            "forbidden (403): User \"system:serviceaccount:shop:web\" cannot list resource \"endpointslices\" in API group \"discovery.k8s.io\" in the namespace \"shop\"; give it a Role in namespace shop with this rule: - {apiGroups: [\"discovery.k8s.io\"], resources: [\"endpointslices\"], verbs: [\"list\", \"watch\"]}"
         );
         assert!(forbidden_words(&None, "watch", &query).starts_with(
             "forbidden (403): not allowed to watch endpointslices.discovery.k8s.io in namespace shop;"

@@ -240,9 +240,10 @@ impl K8s {
                     return self.judged(namespace, objects);
                 };
                 if watch_started {
-                    // Ended as soon as it began: let the scheduler's backoff space the next.
+                    // A second watch request in one attempt: let the scheduler's backoff
+                    // space them, should the server end every watch at once.
                     return Err(anyhow!(
-                        "{}; the API server at {} ended the watch at once",
+                        "{}; the API server at {} ended the watch",
                         self.reason(namespace, objects),
                         api.authority()
                     )

@@ -55,7 +55,7 @@ pub struct Meta {
 pub fn meta(object: &Value) -> Meta {
     object
         .get("metadata")
-        .map(|metadata| parse(metadata))
+        .map(parse)
         .unwrap_or_default()
 }
 
@@ -216,7 +216,13 @@ pub fn job(shown: &str, jobs: &[&Value]) -> Verdict {
         .iter()
         .find(|condition| condition.says("Failed") || condition.says("FailureTarget"))
     {
-        return Verdict::Failed(format!("Job {shown} failed: {}", failed.words()));
+        // Said after "k8s://…/job/NAME failed: ".
+        return Verdict::Failed(format!(
+            "{} ({} failed {})",
+            failed.words(),
+            job.status.failed,
+            plural(job.status.failed, "pod", "pods")
+        ));
     }
     if conditions
         .iter()
@@ -316,11 +322,20 @@ pub fn pods(shown: &str, min: u32, pods: &[&Value]) -> Verdict {
         .collect();
     troubles.sort_by_key(|(stuck, _)| !stuck);
     let troubles: Vec<String> = troubles.into_iter().map(|(_, words)| words).collect();
+    let why = if troubles.is_empty() {
+        let count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
+        format!(
+            " ({count} {} {})",
+            plural(count, "pod", "pods"),
+            plural(count, "matches", "match")
+        )
+    } else {
+        format!(": {}", listed(&troubles))
+    };
     Verdict::NotReady(format!(
-        "{ready} of {min} needed {} matching {shown} {} Ready: {}",
+        "{ready} of {min} needed {} matching {shown} {} Ready{why}",
         plural(min, "pod", "pods"),
         if min == 1 { "is" } else { "are" },
-        listed(&troubles)
     ))
 }
 
@@ -478,7 +493,7 @@ mod tests {
         let not_failed = job_with(json!([{"type": "Failed", "status": "False"}]));
         let cases = [
             (vec![], Verdict::NotReady("Job shop/migrate does not exist yet".into())),
-            (vec![&failed], Verdict::Failed("Job shop/migrate failed: BackoffLimitExceeded: Job has reached the specified backoff limit".into())),
+            (vec![&failed], Verdict::Failed("BackoffLimitExceeded: Job has reached the specified backoff limit (2 failed pods)".into())),
             (vec![&complete], Verdict::Ready),
             (vec![&suspended], Verdict::NotReady("Job shop/migrate is suspended".into())),
             (vec![&running], Verdict::NotReady("Job shop/migrate has not completed yet (1 active, 0 succeeded, 2 failed pods)".into())),
@@ -515,6 +530,12 @@ mod tests {
         assert_eq!(
             pods("app=web in shop", 2, &[&starting, &ready, &crashing, &pulling]),
             Verdict::NotReady("1 of 2 needed pods matching app=web in shop are Ready: web-b is in CrashLoopBackOff (container app, exit code 1, 4 restarts), web-c is in ImagePullBackOff (container init: Back-off pulling image \"app:nope\"), web-d is not Ready (Pending)".into())
+        );
+        assert_eq!(
+            pods("app=web in shop", 2, &[&ready]),
+            Verdict::NotReady(
+                "1 of 2 needed pods matching app=web in shop are Ready (1 pod matches)".into()
+            )
         );
         assert_eq!(
             pods("app=web in shop", 1, &[&leaving]),

@@ -1,6 +1,7 @@
 //! What every integration test needs: running the real holdup binary and looking at how it
 //! ended, plus the servers it is run against.
 
+pub mod kube;
 pub mod net;
 pub mod tls;
 
