@@ -17,6 +17,9 @@ Targets:
   tcp://HOST:PORT  (or HOST:PORT)   a TCP connection is accepted
   http://HOST[:PORT]/PATH           a GET answers 200-399
   https://HOST[:PORT]/PATH          the same over TLS
+  k8s://[NS/]SERVICE                the Service has ready endpoints
+  k8s://[NS/]job/NAME               the Kubernetes Job has completed (failed: exit 3)
+  k8s://[NS/]pods/SELECTOR          pods matching the label selector are Ready
 Options go in the URL fragment, e.g. http://api:8080/health#status=200&body=ok;
 see the README for every option.
 

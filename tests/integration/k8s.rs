@@ -2,10 +2,13 @@
 //! become ready (or fail) while holdup watches, credentials in-cluster and from a
 //! kubeconfig, RBAC refusals, token rotation, expired watches.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
 use base64::Engine as _;
+use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::support::holdup;
 use crate::support::kube::{
@@ -598,4 +601,216 @@ fn k8s_targets_are_checked_before_anything_is_probed() {
         .run()
         .code(0)
         .stderr_has("would wait for k8s://shop/job/migrate");
+}
+
+/// A Role rule as a comparable value: (apiGroups, resources, verbs), each sorted.
+type Rule = (Vec<String>, Vec<String>, Vec<String>);
+
+fn strings(yaml: &Yaml) -> Vec<String> {
+    let mut items: Vec<String> = yaml
+        .as_vec()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    items.sort();
+    items
+}
+
+fn rules_of(role: &Yaml) -> Vec<Rule> {
+    role["rules"]
+        .as_vec()
+        .expect("a Role has rules")
+        .iter()
+        .map(|rule| {
+            (
+                strings(&rule["apiGroups"]),
+                strings(&rule["resources"]),
+                strings(&rule["verbs"]),
+            )
+        })
+        .collect()
+}
+
+/// The namespace a k8s:// target names, if any, and the resource it reads.
+fn namespace_and_resource(target: &str) -> (Option<&str>, &'static str) {
+    let path = target.trim_start_matches("k8s://");
+    let path = path.split('#').next().unwrap_or_default();
+    let is_kind =
+        |word: &str| ["service", "services", "svc", "job", "jobs", "pod", "pods"].contains(&word);
+    let (namespace, kind) = match path.split('/').collect::<Vec<_>>().as_slice() {
+        [kind, _] if is_kind(kind) => (None, *kind),
+        [namespace, _] => (Some(*namespace), "service"),
+        [namespace, kind, _] => (Some(*namespace), *kind),
+        _ => (None, "service"),
+    };
+    let resource = match kind {
+        "job" | "jobs" => "jobs",
+        "pod" | "pods" => "pods",
+        _ => "endpointslices",
+    };
+    (namespace, resource)
+}
+
+fn is_holdup(container: &Yaml) -> bool {
+    let image = container["image"].as_str().unwrap_or_default();
+    let image_name = image.rsplit('/').next().unwrap_or_default();
+    let command = container["command"][0].as_str().unwrap_or_default();
+    image_name.starts_with("holdup:") || image_name == "holdup" || command.ends_with("holdup")
+}
+
+/// Every manifest in examples/kubernetes: the holdup initContainers' arguments pass
+/// `--dry-run`, and each Role grants exactly the rules the README lists for the forms its
+/// pods wait for, to the service account those pods run as.
+#[test]
+fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut documents = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(root.join("examples/kubernetes"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        })
+        .collect();
+    files.sort();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let parsed =
+            YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        documents.extend(parsed.into_iter().filter(|document| !document.is_null()));
+    }
+    assert!(!documents.is_empty(), "no manifests in examples/kubernetes");
+
+    // The README's Role: one rule per form, named by the resource it grants.
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let block = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap_or_default())
+        .find(|block| block.contains("kind: Role"))
+        .expect("the README shows the Role holdup needs");
+    let readme_role = YamlLoader::load_from_str(block).unwrap().remove(0);
+    let documented: BTreeMap<String, Rule> = rules_of(&readme_role)
+        .into_iter()
+        .map(|rule| (rule.1.join(","), rule))
+        .collect();
+    assert_eq!(
+        documented.keys().collect::<Vec<_>>(),
+        ["endpointslices", "jobs", "pods"]
+    );
+
+    let home = tempfile::tempdir().unwrap();
+    // (namespace of the objects, namespace and name of the service account) → the
+    // resources its holdup containers read there.
+    let mut needs: BTreeMap<(String, String, String), BTreeSet<&str>> = BTreeMap::new();
+    let mut checked = 0;
+    for document in &documents {
+        let namespace = document["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let pod = match document["kind"].as_str() {
+            Some("Pod") => &document["spec"],
+            Some("CronJob") => &document["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            _ => &document["spec"]["template"]["spec"],
+        };
+        let account = pod["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        for container in pod["initContainers"].as_vec().into_iter().flatten() {
+            if !is_holdup(container) {
+                continue;
+            }
+            let mut argv: Vec<String> = container["command"]
+                .as_vec()
+                .into_iter()
+                .flatten()
+                .skip(1)
+                .chain(container["args"].as_vec().into_iter().flatten())
+                .map(|arg| arg.as_str().expect("arguments are strings").to_string())
+                .collect();
+            argv.insert(0, "--dry-run".into());
+            let mut run = outside_any_cluster(holdup(), home.path()).args(&argv);
+            for variable in container["env"].as_vec().into_iter().flatten() {
+                if let (Some(name), Some(value)) =
+                    (variable["name"].as_str(), variable["value"].as_str())
+                {
+                    run = run.env(name, value);
+                }
+            }
+            let finished = run.run();
+            finished.code(0);
+            let targets = argv.iter().filter_map(|arg| {
+                arg.strip_prefix("--wait-for=")
+                    .filter(|target| target.starts_with("k8s://"))
+            });
+            for target in targets {
+                let (in_namespace, resource) = namespace_and_resource(target);
+                let key = (
+                    in_namespace.unwrap_or(&namespace).to_string(),
+                    namespace.clone(),
+                    account.clone(),
+                );
+                needs.entry(key).or_default().insert(resource);
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 1,
+        "no holdup initContainer found in examples/kubernetes"
+    );
+
+    for ((namespace, account_namespace, account), resources) in &needs {
+        let binding = documents
+            .iter()
+            .find(|document| {
+                document["kind"].as_str() == Some("RoleBinding")
+                    && document["metadata"]["namespace"].as_str() == Some(namespace)
+                    && document["subjects"]
+                        .as_vec()
+                        .into_iter()
+                        .flatten()
+                        .any(|subject| {
+                            subject["kind"].as_str() == Some("ServiceAccount")
+                                && subject["name"].as_str() == Some(account)
+                        })
+            })
+            .unwrap_or_else(|| {
+                panic!("no RoleBinding in {namespace} for service account {account_namespace}/{account}")
+            });
+        let role_name = binding["roleRef"]["name"].as_str().unwrap();
+        let role = documents
+            .iter()
+            .find(|document| {
+                document["kind"].as_str() == Some("Role")
+                    && document["metadata"]["name"].as_str() == Some(role_name)
+                    && document["metadata"]["namespace"].as_str() == Some(namespace)
+            })
+            .unwrap_or_else(|| panic!("no Role {namespace}/{role_name}"));
+        assert!(
+            documents.iter().any(
+                |document| document["kind"].as_str() == Some("ServiceAccount")
+                    && document["metadata"]["name"].as_str() == Some(account)
+            ),
+            "no ServiceAccount {account}"
+        );
+        let mut granted = rules_of(role);
+        granted.sort();
+        let mut expected: Vec<Rule> = resources
+            .iter()
+            .map(|resource| documented[*resource].clone())
+            .collect();
+        expected.sort();
+        assert_eq!(
+            granted, expected,
+            "Role {namespace}/{role_name} must grant exactly what holdup needs"
+        );
+    }
 }

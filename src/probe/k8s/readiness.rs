@@ -53,10 +53,7 @@ pub struct Meta {
 
 /// The metadata of any object.
 pub fn meta(object: &Value) -> Meta {
-    object
-        .get("metadata")
-        .map(parse)
-        .unwrap_or_default()
+    object.get("metadata").map(parse).unwrap_or_default()
 }
 
 #[derive(Debug, Default, Deserialize)]
