@@ -96,11 +96,16 @@ impl Record {
     /// Why the target is not ready: its last error, or else what its first attempt is
     /// still doing (when a signal cuts the wait short).
     pub fn reason(&self) -> String {
+        // A long poll in progress knows the freshest reason.
+        if let Some(reason) = self
+            .in_flight
+            .as_ref()
+            .and_then(|(_, stage)| stage.waiting_reason())
+        {
+            return reason;
+        }
         match (&self.last_error, &self.in_flight) {
             (Some(error), _) => error.clone(),
-            (None, Some((_, stage))) if stage.waiting_reason().is_some() => {
-                stage.waiting_reason().unwrap_or_default()
-            }
             (None, Some((started, stage))) => match stage.get() {
                 stage if stage.is_empty() => {
                     format!("no answer after {}", human(started.elapsed()))

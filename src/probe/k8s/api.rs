@@ -132,7 +132,7 @@ impl Api {
             connection.verify,
             connection.identity,
         )
-        .with_context(|| format!("TLS setup for {}", connection.who))?;
+        .with_context(|| format!("cannot set up TLS for the API server {}", connection.server))?;
         let authority = format!(
             "{}:{}",
             connection.server.host_str().unwrap_or_default(),
