@@ -274,7 +274,7 @@ fn status_words(status: StatusCode) -> String {
 
 /// A failed request in plain words: the cause that a person can act on, not reqwest's
 /// layers of "error sending request".
-fn describe(error: &reqwest::Error, authority: &str) -> String {
+pub(super) fn describe(error: &reqwest::Error, authority: &str) -> String {
     let causes = causes(error);
     if let Some(failed) = causes
         .iter()
@@ -328,7 +328,7 @@ fn error_chain(error: &dyn StdError) -> String {
 }
 
 /// Host names go through holdup's resolver, not libc.
-struct Resolver(Net);
+pub(super) struct Resolver(pub(super) Net);
 
 #[derive(Debug)]
 struct ResolveFailed(String);

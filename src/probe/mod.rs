@@ -6,6 +6,7 @@
 
 mod dns;
 mod http;
+mod k8s;
 mod options;
 mod postgres;
 mod tcp;
@@ -32,10 +33,11 @@ enum Probe {
     Http(Box<http::Http>),
     Postgres(Box<postgres::Postgres>),
     Dns(Box<dns::Dns>),
+    K8s(Box<k8s::K8s>),
 }
 
 /// The URL schemes accepted, for error messages.
-const SCHEMES: &str = "tcp, http, https, postgres, postgresql, dns";
+const SCHEMES: &str = "tcp, http, https, postgres, postgresql, dns, k8s";
 
 impl Target {
     /// Parses `scheme://...#options`, or a bare `host:port` as a TCP target.
@@ -77,6 +79,7 @@ impl Target {
             "tcp" => Probe::Tcp(tcp::Tcp::parse(&url, options)?),
             "http" | "https" => Probe::Http(Box::new(http::Http::parse(&url, options)?)),
             "dns" => Probe::Dns(Box::new(dns::Dns::parse(&url, options)?)),
+            "k8s" => Probe::K8s(Box::new(k8s::K8s::parse(&url, options)?)),
             other => bail!("unknown scheme '{other}' (expected one of {SCHEMES})"),
         };
         Ok(Target {
@@ -92,6 +95,7 @@ impl Target {
             Probe::Http(probe) => probe.check(net, stage).await,
             Probe::Postgres(probe) => probe.check(net, stage).await,
             Probe::Dns(probe) => probe.check(net, stage).await,
+            Probe::K8s(probe) => probe.check(net, stage).await,
         }
     }
 }
@@ -143,20 +147,45 @@ impl From<anyhow::Error> for Failure {
 /// What an attempt is doing right now ("connecting to 10.0.0.5:5432"), so that an attempt
 /// cut off by its timeout can say where it was stuck.
 #[derive(Clone, Debug, Default)]
-pub struct Stage(Arc<Mutex<String>>);
+pub struct Stage(Arc<Mutex<Doing>>);
+
+#[derive(Debug, Default)]
+struct Doing {
+    step: String,
+    /// Set while the attempt waits, on a healthy connection, for its target to change.
+    waiting: Option<String>,
+}
 
 impl Stage {
     pub fn set(&self, doing: impl Into<String>) {
         if let Ok(mut current) = self.0.lock() {
-            *current = doing.into();
+            current.step = doing.into();
+            current.waiting = None;
         }
     }
 
     pub fn get(&self) -> String {
         self.0
             .lock()
-            .map(|current| current.clone())
+            .map(|current| current.step.clone())
             .unwrap_or_default()
+    }
+
+    /// The attempt is not stuck but waiting to be told of a change (a Kubernetes watch),
+    /// and `reason` is why the target is not ready as of now. An attempt that runs out of
+    /// time in this state is reported with `reason`, not as a timeout.
+    pub fn waiting(&self, reason: impl Into<String>) {
+        if let Ok(mut current) = self.0.lock() {
+            current.waiting = Some(reason.into());
+        }
+    }
+
+    /// The reason given to [`Stage::waiting`], unless a later step replaced it.
+    pub fn waiting_reason(&self) -> Option<String> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|current| current.waiting.clone())
     }
 }
 
@@ -209,7 +238,7 @@ mod tests {
             ("db", "expected a URL"),
             (
                 "htp://db:80",
-                "unknown scheme 'htp' (expected one of tcp, http, https, postgres, postgresql, dns)",
+                "unknown scheme 'htp' (expected one of tcp, http, https, postgres, postgresql, dns, k8s)",
             ),
             ("tcp://db", "missing port"),
             ("tcp://:80", "empty host"),

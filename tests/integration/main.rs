@@ -6,6 +6,7 @@ mod cli;
 mod dns;
 mod exec;
 mod http;
+mod k8s;
 mod postgres;
 mod signals;
 mod tcp;

@@ -2,6 +2,7 @@
 //! ended, plus the servers it is run against.
 
 pub mod dns;
+pub mod kube;
 pub mod net;
 pub mod postgres;
 pub mod tls;
