@@ -73,10 +73,8 @@ pub fn text(text: &str) -> String {
     // it but the user name may be shown.
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let misplaced_at = rest[authority_end..].contains('@');
-    if !misplaced_at {
-        if let Ok(parsed) = Url::parse(text) {
-            return url(&parsed);
-        }
+    if !misplaced_at && let Ok(parsed) = Url::parse(text) {
+        return url(&parsed);
     }
     let (user, rest) = match rest.rsplit_once('@') {
         Some((userinfo, rest)) => (

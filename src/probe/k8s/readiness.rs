@@ -129,20 +129,20 @@ pub fn service(shown: &str, port: Option<&str>, min: u32, slices: &[&Value]) -> 
         }
     }
     let not_ready: Vec<String> = not_ready.difference(&ready).cloned().collect();
-    if let Some(wanted) = port {
-        if !port_names.contains(wanted) {
-            let known = if port_names.is_empty() {
-                "its ports have no names".to_string()
-            } else {
-                format!(
-                    "its ports: {}",
-                    port_names.iter().copied().collect::<Vec<_>>().join(", ")
-                )
-            };
-            return Verdict::NotReady(format!(
-                "Service {shown} has no port named {wanted:?} ({known})"
-            ));
-        }
+    if let Some(wanted) = port
+        && !port_names.contains(wanted)
+    {
+        let known = if port_names.is_empty() {
+            "its ports have no names".to_string()
+        } else {
+            format!(
+                "its ports: {}",
+                port_names.iter().copied().collect::<Vec<_>>().join(", ")
+            )
+        };
+        return Verdict::NotReady(format!(
+            "Service {shown} has no port named {wanted:?} ({known})"
+        ));
     }
     let count = u32::try_from(ready.len()).unwrap_or(u32::MAX);
     if count >= min {
