@@ -31,6 +31,7 @@ use hickory_resolver::{Hosts, TokioResolver, system_conf};
 use tokio::net::TcpStream;
 
 use crate::probe::Stage;
+use crate::words::{io_error_words, lower_first};
 
 /// How long to wait on one address before also trying the next (RFC 8305's "connection
 /// attempt delay"). A refused address moves on at once.
@@ -308,30 +309,6 @@ fn list(addresses: &[SocketAddr]) -> String {
         .join(", ")
 }
 
-/// An I/O error in plain words, without the `(os error 111)` noise.
-pub fn io_error_words(error: &io::Error) -> String {
-    use io::ErrorKind::*;
-    let words = match error.kind() {
-        ConnectionRefused => "connection refused",
-        ConnectionReset => "connection reset by peer",
-        ConnectionAborted => "connection aborted",
-        TimedOut => "timed out",
-        HostUnreachable => "host unreachable",
-        NetworkUnreachable => "network unreachable",
-        AddrNotAvailable => "address not available",
-        PermissionDenied => "permission denied",
-        UnexpectedEof => "connection closed by the server",
-        BrokenPipe => "connection closed by the server",
-        NotFound => "not found",
-        _ => {
-            let text = error.to_string();
-            let text = text.split(" (os error").next().unwrap_or(&text);
-            return lower_first(text);
-        }
-    };
-    words.to_string()
-}
-
 /// A resolver error in plain words, keeping NXDOMAIN, SERVFAIL, empty answer and timeout apart.
 pub fn dns_error_words(error: &NetError) -> String {
     match error {
@@ -350,18 +327,6 @@ pub fn dns_error_words(error: &NetError) -> String {
         NetError::NoConnections => "no DNS server to ask".to_string(),
         NetError::Io(error) => format!("DNS: {}", io_error_words(error)),
         other => lower_first(&other.to_string()),
-    }
-}
-
-fn lower_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        // Keep acronyms such as "TLS" or "DNS" as they are.
-        Some(first) if chars.next().is_some_and(char::is_lowercase) => first
-            .to_lowercase()
-            .chain(text[first.len_utf8()..].chars())
-            .collect(),
-        _ => text.to_string(),
     }
 }
 
@@ -408,22 +373,6 @@ mod tests {
         assert_eq!(
             describe_failures(&failures),
             "127.0.0.1:5432, [::1]:5432: connection refused; 10.0.0.1:5432: network unreachable"
-        );
-    }
-
-    #[test]
-    fn io_errors_in_plain_words() {
-        assert_eq!(
-            io_error_words(&io::Error::from_raw_os_error(111)),
-            "connection refused"
-        );
-        assert_eq!(
-            io_error_words(&io::Error::other("Something odd")),
-            "something odd"
-        );
-        assert_eq!(
-            io_error_words(&io::Error::other("TLS went wrong")),
-            "TLS went wrong"
         );
     }
 

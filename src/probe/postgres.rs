@@ -26,9 +26,10 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 use tracing::debug;
 
 use super::{Failure, Options, Stage};
-use crate::net::{Net, io_error_words};
+use crate::net::Net;
 use crate::redact::Secret;
 use crate::tls::{self, Roots, Verify};
+use crate::words::{chain, io_error_words, lower_first};
 
 const DEFAULT_PORT: u16 = 5432;
 const DEFAULT_QUERY: &str = "SELECT 1";
@@ -914,16 +915,6 @@ fn query_error_words(error: &tokio_postgres::Error) -> String {
     }
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut words = error.to_string();
-    let mut source = error.source();
-    while let Some(current) = source {
-        words = format!("{words}: {current}");
-        source = current.source();
-    }
-    words
-}
-
 /// `the database system is not accepting connections: hot standby mode is disabled (SQLSTATE 57P03)`
 fn db_words(message: &str, detail: Option<&str>, code: &str) -> String {
     match detail.map(|detail| detail.trim().trim_end_matches('.')) {
@@ -931,17 +922,6 @@ fn db_words(message: &str, detail: Option<&str>, code: &str) -> String {
             format!("{message}: {} (SQLSTATE {code})", lower_first(detail))
         }
         _ => format!("{message} (SQLSTATE {code})"),
-    }
-}
-
-fn lower_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) if chars.next().is_some_and(char::is_lowercase) => first
-            .to_lowercase()
-            .chain(text[first.len_utf8()..].chars())
-            .collect(),
-        _ => text.to_string(),
     }
 }
 

@@ -12,11 +12,12 @@ use serde_json::Value;
 use url::Url;
 
 use super::config::Connection;
-use crate::net::{Net, io_error_words};
+use crate::net::Net;
 use crate::probe::Stage;
 use crate::probe::http::{Resolver, describe};
 use crate::redact::Secret;
 use crate::tls;
+use crate::words::io_error_words;
 
 /// Longest line of a watch stream (one event) and longest error body we read.
 const EVENT_LIMIT: usize = 16 << 20;

@@ -15,9 +15,9 @@ use url::Url;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use super::api::Credentials;
-use crate::net::io_error_words;
 use crate::redact::Secret;
 use crate::tls::{self, Identity, Roots, Verify};
+use crate::words::io_error_words;
 
 /// Where a pod's service-account token, CA and namespace are mounted.
 pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";

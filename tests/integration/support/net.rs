@@ -61,7 +61,11 @@ impl ClosedPort {
                 }
             }
         });
-        Listening { _listener: listener, address: self.address, peers }
+        Listening {
+            _listener: listener,
+            address: self.address,
+            peers,
+        }
     }
 }
 
@@ -77,13 +81,26 @@ impl Listening {
     /// How many connections others made so far, counted exactly: a connection of our own
     /// goes through the same accept queue, and once it is accepted, every earlier one is.
     pub fn accepted(&self) -> usize {
-        let own = TcpStream::connect(self.address).unwrap().local_addr().unwrap();
+        let own = TcpStream::connect(self.address)
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let limit = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(index) = self.peers.lock().unwrap().iter().position(|peer| *peer == own) {
+            if let Some(index) = self
+                .peers
+                .lock()
+                .unwrap()
+                .iter()
+                .position(|peer| *peer == own)
+            {
                 return index;
             }
-            assert!(Instant::now() < limit, "the listener on {} never accepted our connection", self.address);
+            assert!(
+                Instant::now() < limit,
+                "the listener on {} never accepted our connection",
+                self.address
+            );
             thread::sleep(Duration::from_millis(1));
         }
     }
