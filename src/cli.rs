@@ -17,6 +17,12 @@ Targets:
   tcp://HOST:PORT  (or HOST:PORT)   a TCP connection is accepted
   http://HOST[:PORT]/PATH           a GET answers 200-399
   https://HOST[:PORT]/PATH          the same over TLS
+  postgres://USER@HOST[:PORT]/DB    a session (login, SELECT 1) succeeds;
+                                    #isready: the server answers (pg_isready)
+  dns://NAME                        NAME has an address (or #type=SRV, #expect=..., #min=N)
+  k8s://[NS/]SERVICE                the Service has ready endpoints
+  k8s://[NS/]job/NAME               the Kubernetes Job has completed (failed: exit 3)
+  k8s://[NS/]pods/SELECTOR          pods matching the label selector are Ready
 Options go in the URL fragment, e.g. http://api:8080/health#status=200&body=ok;
 see the README for every option.
 

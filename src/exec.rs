@@ -10,7 +10,7 @@ use std::process::Command;
 use tracing::{debug, error};
 
 use crate::exit;
-use crate::net::io_error_words;
+use crate::words::io_error_words;
 
 /// Execs `command`; returns only if that fails, with the exit code to end with.
 pub fn replace_process(command: &[OsString]) -> u8 {

@@ -152,7 +152,8 @@ impl Visit for Fields {
 
 /// A duration as people read it in a log line: `850ms`, `2.1s`, `1m5s`.
 pub fn human(duration: Duration) -> String {
-    let millis = duration.as_millis();
+    // Rounded, so that a deadline-clamped 999.7 ms reads as the 1s the user gave.
+    let millis = duration.as_micros().saturating_add(500) / 1000;
     if millis < 1_000 {
         format!("{millis}ms")
     } else if millis < 10_000 {
@@ -160,7 +161,7 @@ pub fn human(duration: Duration) -> String {
     } else if millis < 60_000 {
         format!("{:.1}s", duration.as_secs_f64())
     } else {
-        let seconds = duration.as_secs();
+        let seconds = millis / 1000;
         match (seconds / 3600, seconds / 60 % 60, seconds % 60) {
             (0, minutes, 0) => format!("{minutes}m"),
             (0, minutes, seconds) => format!("{minutes}m{seconds}s"),
@@ -183,10 +184,13 @@ mod tests {
         let cases = [
             (Duration::from_millis(0), "0ms"),
             (Duration::from_millis(999), "999ms"),
+            (Duration::from_micros(999_700), "1.00s"),
+            (Duration::from_micros(1_499), "1ms"),
             (Duration::from_millis(1_000), "1.00s"),
             (Duration::from_millis(2_134), "2.13s"),
             (Duration::from_millis(12_340), "12.3s"),
             (Duration::from_secs(60), "1m"),
+            (Duration::from_micros(59_999_700), "1m"),
             (Duration::from_secs(65), "1m5s"),
             (Duration::from_secs(7_380), "2h3m"),
         ];

@@ -13,6 +13,7 @@ mod probe;
 mod redact;
 mod schedule;
 mod tls;
+mod words;
 
 use std::process::ExitCode;
 

@@ -4,6 +4,11 @@
 //! resolves exactly as the `dns://` probe does: /etc/resolv.conf (search list, ndots),
 //! /etc/hosts, Docker's embedded DNS, Kubernetes' search domains. Nothing is cached: a
 //! waiting tool must see a record the moment it appears.
+//!
+//! Where hickory's reading of the system configuration differs from glibc's, glibc wins,
+//! because that is what the same image resolves with when it has a libc: /etc/hosts is
+//! consulted first, for the name as given, and the host name's domain is searched only
+//! when resolv.conf has no `search` or `domain` line.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,14 +19,19 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{LookupIpStrategy, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{
+    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig,
+    ResolverOpts,
+};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::op::{Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RecordType};
+use hickory_resolver::{Hosts, TokioResolver, system_conf};
 use tokio::net::TcpStream;
 
 use crate::probe::Stage;
+use crate::words::{io_error_words, lower_first};
 
 /// How long to wait on one address before also trying the next (RFC 8305's "connection
 /// attempt delay"). A refused address moves on at once.
@@ -31,37 +41,71 @@ const NEXT_ADDRESS_DELAY: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct Net {
     resolver: Arc<TokioResolver>,
+    /// The nameservers asked, for messages: `10.96.0.10:53`.
+    servers: Arc<str>,
     /// Why the system configuration could not be read, said with every failed lookup.
     config_problem: Option<Arc<str>>,
 }
 
 impl Net {
-    /// Reads /etc/resolv.conf and /etc/hosts. Without a resolv.conf (an empty container)
-    /// IP addresses, `localhost` and /etc/hosts still work; other names fail with a reason.
+    /// Reads /etc/resolv.conf (/etc/hosts is read on every lookup). Without a resolv.conf
+    /// (an empty container) IP addresses, `localhost` and /etc/hosts still work; other names
+    /// fail with a reason.
     pub fn from_system() -> Result<Net> {
-        let provider = TokioRuntimeProvider::default();
-        let (mut builder, config_problem) = match TokioResolver::builder(provider.clone()) {
-            Ok(builder) => (builder, None),
+        let (config, options, config_problem) = match system_conf::read_system_conf() {
+            Ok((mut config, options)) => {
+                // glibc: `search` and `domain` exclude each other (the last one wins) and the
+                // host name's domain is only a fallback for neither; hickory would search that
+                // domain first, before the search list.
+                if !config.search.is_empty() {
+                    config.domain = None;
+                }
+                (config, options, None)
+            }
             Err(error) => {
-                let problem = format!(
-                    "no DNS servers: cannot read /etc/resolv.conf: {}",
-                    dns_error_words(&error)
-                );
+                let words = match &error {
+                    NetError::Io(error) => io_error_words(error),
+                    other => dns_error_words(other),
+                };
+                let problem = format!("no DNS servers: cannot read /etc/resolv.conf: {words}");
                 (
-                    TokioResolver::builder_with_config(ResolverConfig::default(), provider),
+                    ResolverConfig::from_name_servers(Vec::new()),
+                    ResolverOpts::default(),
                     Some(problem.into()),
                 )
             }
         };
+        let servers = describe_servers(config.name_servers()).into();
+        let mut builder =
+            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+                .with_options(options);
         let options = builder.options_mut();
-        options.use_hosts_file = ResolveHosts::Always;
+        // Read by `hosts_addresses` on every lookup instead, for the name as given.
+        options.use_hosts_file = ResolveHosts::Never;
         options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
         no_cache(options);
         let resolver = builder.build().context("cannot set up the DNS resolver")?;
         Ok(Net {
             resolver: Arc::new(resolver),
+            servers,
             config_problem,
         })
+    }
+
+    /// The resolver of the system configuration (search list, ndots; not /etc/hosts, which
+    /// is [`hosts_addresses`]).
+    pub fn resolver(&self) -> &TokioResolver {
+        &self.resolver
+    }
+
+    /// The nameservers of the system configuration, for messages.
+    pub fn servers(&self) -> &str {
+        &self.servers
+    }
+
+    /// Why the system configuration could not be read, if it could not.
+    pub fn config_problem(&self) -> Option<&str> {
+        self.config_problem.as_deref()
     }
 
     /// Every address of `host` (a name or an IP literal, IPv6 with or without brackets),
@@ -73,6 +117,15 @@ impl Net {
             .unwrap_or(host);
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        if let Ok(name) = Name::from_str_relaxed(bare) {
+            let listed = hosts_addresses(&name, None);
+            if !listed.is_empty() {
+                return Ok(listed
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .collect());
+            }
         }
         let lookup = self.resolver.lookup_ip(bare).await.map_err(|error| {
             let mut words = format!("cannot resolve {bare}: {}", dns_error_words(&error));
@@ -96,6 +149,78 @@ impl Net {
         let addresses = interleave_families(self.resolve(host, port).await?);
         stage.set(format!("connecting to {}", list(&addresses)));
         connect_any(&addresses).await
+    }
+}
+
+/// The addresses /etc/hosts gives `name` (of `record_type`, A or AAAA, or both when `None`),
+/// read anew on every call as glibc does: Docker's `--add-host` and Kubernetes'
+/// `hostAliases` write it. Looked up before DNS and for the name as given, never with the
+/// search list, so a listed name wins and needs no DNS server at all. `localhost` is left
+/// to the resolver, which answers both 127.0.0.1 and ::1 whatever the file says (RFC 6761).
+pub fn hosts_addresses(name: &Name, record_type: Option<RecordType>) -> Vec<IpAddr> {
+    if name.is_localhost() {
+        return Vec::new();
+    }
+    let Ok(hosts) = Hosts::from_system() else {
+        return Vec::new();
+    };
+    let types = match record_type {
+        Some(record_type) => vec![record_type],
+        None => vec![RecordType::A, RecordType::AAAA],
+    };
+    types
+        .into_iter()
+        .filter_map(|record_type| {
+            hosts.lookup_static_host(&Query::query(name.clone(), record_type))
+        })
+        .flat_map(|lookup| {
+            lookup
+                .answers()
+                .iter()
+                .filter_map(|record| record.data.ip_addr())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// A resolver that asks `server` only: no search list, no /etc/hosts, nothing cached.
+pub fn resolver_asking(server: SocketAddr) -> Result<TokioResolver> {
+    let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+        .into_iter()
+        .map(|mut connection| {
+            connection.port = server.port();
+            connection
+        })
+        .collect();
+    let config = ResolverConfig::from_name_servers(vec![NameServerConfig::new(
+        server.ip(),
+        true,
+        connections,
+    )]);
+    let mut builder = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
+    let options = builder.options_mut();
+    options.use_hosts_file = ResolveHosts::Never;
+    options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+    no_cache(options);
+    builder
+        .build()
+        .with_context(|| format!("cannot set up a DNS resolver for {server}"))
+}
+
+/// `10.96.0.10:53, [fd00::a]:53`, each server once.
+fn describe_servers(servers: &[NameServerConfig]) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    for server in servers {
+        let port = server.connections.first().map_or(53, |c| c.port);
+        let address = SocketAddr::new(server.ip, port).to_string();
+        if !shown.contains(&address) {
+            shown.push(address);
+        }
+    }
+    if shown.is_empty() {
+        "no DNS server".to_string()
+    } else {
+        shown.join(", ")
     }
 }
 
@@ -184,30 +309,6 @@ fn list(addresses: &[SocketAddr]) -> String {
         .join(", ")
 }
 
-/// An I/O error in plain words, without the `(os error 111)` noise.
-pub fn io_error_words(error: &io::Error) -> String {
-    use io::ErrorKind::*;
-    let words = match error.kind() {
-        ConnectionRefused => "connection refused",
-        ConnectionReset => "connection reset by peer",
-        ConnectionAborted => "connection aborted",
-        TimedOut => "timed out",
-        HostUnreachable => "host unreachable",
-        NetworkUnreachable => "network unreachable",
-        AddrNotAvailable => "address not available",
-        PermissionDenied => "permission denied",
-        UnexpectedEof => "connection closed by the server",
-        BrokenPipe => "connection closed by the server",
-        NotFound => "not found",
-        _ => {
-            let text = error.to_string();
-            let text = text.split(" (os error").next().unwrap_or(&text);
-            return lower_first(text);
-        }
-    };
-    words.to_string()
-}
-
 /// A resolver error in plain words, keeping NXDOMAIN, SERVFAIL, empty answer and timeout apart.
 pub fn dns_error_words(error: &NetError) -> String {
     match error {
@@ -226,18 +327,6 @@ pub fn dns_error_words(error: &NetError) -> String {
         NetError::NoConnections => "no DNS server to ask".to_string(),
         NetError::Io(error) => format!("DNS: {}", io_error_words(error)),
         other => lower_first(&other.to_string()),
-    }
-}
-
-fn lower_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        // Keep acronyms such as "TLS" or "DNS" as they are.
-        Some(first) if chars.next().is_some_and(char::is_lowercase) => first
-            .to_lowercase()
-            .chain(text[first.len_utf8()..].chars())
-            .collect(),
-        _ => text.to_string(),
     }
 }
 
@@ -288,19 +377,35 @@ mod tests {
     }
 
     #[test]
-    fn io_errors_in_plain_words() {
+    fn servers_are_shown_once_each() {
+        let on = |ip: &str, port: u16| {
+            let mut server = NameServerConfig::udp_and_tcp(ip.parse().unwrap());
+            for connection in &mut server.connections {
+                connection.port = port;
+            }
+            server
+        };
         assert_eq!(
-            io_error_words(&io::Error::from_raw_os_error(111)),
-            "connection refused"
+            describe_servers(&[
+                on("10.96.0.10", 53),
+                on("10.96.0.10", 53),
+                on("fd00::a", 5353)
+            ]),
+            "10.96.0.10:53, [fd00::a]:5353"
         );
-        assert_eq!(
-            io_error_words(&io::Error::other("Something odd")),
-            "something odd"
-        );
-        assert_eq!(
-            io_error_words(&io::Error::other("TLS went wrong")),
-            "TLS went wrong"
-        );
+        assert_eq!(describe_servers(&[]), "no DNS server");
+    }
+
+    #[tokio::test]
+    async fn localhost_is_both_loopbacks_whatever_etc_hosts_says() {
+        for name in ["localhost", "localhost.", "db.localhost"] {
+            let parsed = Name::from_str_relaxed(name).unwrap();
+            assert!(hosts_addresses(&parsed, None).is_empty(), "{name}");
+        }
+        let net = Net::from_system().unwrap();
+        let mut found = net.resolve("localhost", 80).await.unwrap();
+        found.sort();
+        assert_eq!(found, addresses(&["127.0.0.1:80", "[::1]:80"]));
     }
 
     #[tokio::test]

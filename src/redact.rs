@@ -65,21 +65,31 @@ pub fn url(url: &Url) -> String {
 /// URL; otherwise the password in `user:password@` and anything after `#` are cut out and
 /// secret-looking query values masked, by text alone.
 pub fn text(text: &str) -> String {
-    if let Ok(parsed) = Url::parse(text) {
-        return url(&parsed);
-    }
-    let text = text.split('#').next().unwrap_or_default();
     let (scheme, rest) = text
         .split_once("://")
         .map_or(("", text), |(scheme, rest)| (scheme, rest));
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            format!("{}@{host}", userinfo.split(':').next().unwrap_or_default())
-        }
-        None => authority.to_string(),
+    // A password holding an unencoded '/', '?' or '#' ends the authority early, and the rest
+    // may even parse as a URL: then the last '@' still ends the user info, and nothing of
+    // it but the user name may be shown.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let misplaced_at = rest[authority_end..].contains('@');
+    if !misplaced_at && let Ok(parsed) = Url::parse(text) {
+        return url(&parsed);
+    }
+    let (user, rest) = match rest.rsplit_once('@') {
+        Some((userinfo, rest)) => (
+            userinfo
+                .split([':', '/', '?', '#'])
+                .next()
+                .map(|user| format!("{user}@")),
+            rest,
+        ),
+        None => (None, rest),
     };
+    let rest = rest.split('#').next().unwrap_or_default();
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (host, path) = rest.split_at(authority_end);
+    let authority = format!("{}{host}", user.unwrap_or_default());
     let path = match path.split_once('?') {
         Some((path, query)) => {
             let masked: Vec<String> = query
@@ -143,6 +153,11 @@ mod tests {
                 "x://h:1/p?password=redacted&a=1",
             ),
             ("db", "db"),
+            // Passwords with characters that should have been percent-encoded.
+            ("postgres://u:pa/ss@db:1/app", "postgres://u@db:1/app"),
+            ("postgres://u:12#ss@db/app", "postgres://u@db/app"),
+            ("postgres://u:pa?ss@db/app", "postgres://u@db/app"),
+            ("postgres://u:p@ss/w@db/app", "postgres://u@db/app"),
         ];
         for (input, expected) in cases {
             assert_eq!(text(input), expected, "{input}");

@@ -8,6 +8,12 @@
 //! pods started together do not probe in lockstep. Each attempt is cut off after
 //! `attempt_timeout` or at the deadline, whichever comes first, so the deadline holds
 //! whatever a target does.
+//!
+//! An attempt may instead be a long poll (a Kubernetes watch): it marks its [`Stage`] as
+//! waiting, with the reason the target is not ready, and keeps its connection open. When
+//! such an attempt runs out of time, that reason is recorded (not "timed out"), and the
+//! next attempt starts at once: it takes up the same open connection, so it costs the
+//! server nothing, and a change is seen the moment it is sent. Backoff applies to failures.
 
 use std::cell::{Ref, RefCell};
 use std::fmt::Display;
@@ -90,6 +96,14 @@ impl Record {
     /// Why the target is not ready: its last error, or else what its first attempt is
     /// still doing (when a signal cuts the wait short).
     pub fn reason(&self) -> String {
+        // A long poll in progress knows the freshest reason.
+        if let Some(reason) = self
+            .in_flight
+            .as_ref()
+            .and_then(|(_, stage)| stage.waiting_reason())
+        {
+            return reason;
+        }
         match (&self.last_error, &self.in_flight) {
             (Some(error), _) => error.clone(),
             (None, Some((started, stage))) => match stage.get() {
@@ -224,6 +238,7 @@ where
         let stage = Stage::default();
         record.borrow_mut().in_flight = Some((now, stage.clone()));
         let result = timeout(budget, check(target, stage.clone())).await;
+        let mut still_waiting = false;
         let delay = {
             let mut record = record.borrow_mut();
             record.in_flight = None;
@@ -248,13 +263,27 @@ where
                     return End::Permanent(index);
                 }
                 Ok(Err(Failure::NotReady(error))) => format!("{error:#}"),
+                // A long poll that ran out of time knows why its target is not ready.
+                Err(_) if stage.waiting_reason().is_some() => {
+                    let reason = stage.waiting_reason().unwrap_or_default();
+                    if cut_by_deadline {
+                        record.last_error = Some(reason);
+                        return End::DeadlinePassed;
+                    }
+                    still_waiting = true;
+                    reason
+                }
                 // An attempt cut short by the deadline says less than the complete one before it.
                 Err(_) if cut_by_deadline && record.last_error.is_some() => {
                     return End::DeadlinePassed;
                 }
                 Err(_) => timeout_words(budget, &stage.get()),
             };
-            let delay = jittered(backoff.next(start.elapsed()), schedule.jitter);
+            let delay = if still_waiting {
+                Duration::ZERO
+            } else {
+                jittered(backoff.next(start.elapsed()), schedule.jitter)
+            };
             if record.last_error.as_deref() != Some(error.as_str()) {
                 info!(event = "waiting", target = %target, error = %error, attempts = record.attempts, "waiting for {target}: {error}");
             }
@@ -419,6 +448,28 @@ mod tests {
         // 0–1 s timed out, 1.1–2.1 s timed out, 2.2–2.5 s cut by the deadline.
         assert_eq!(board.record(0).attempts, 3);
         assert_eq!(board.record(0).reason(), "timed out after 1.00s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_poll_is_continued_at_once_and_reports_its_reason() {
+        let board = Board::new(1);
+        let start = Instant::now();
+        let calls = Cell::new(0);
+        let watch = |_: &&str, stage: Stage| {
+            calls.set(calls.get() + 1);
+            async move {
+                stage.set("watching");
+                stage.waiting("0 of 1 endpoints ready");
+                std::future::pending::<Result<(), Failure>>().await
+            }
+        };
+        let outcome = wait_all(&["a"], &schedule(), Some(start + ms(12_000)), &board, watch).await;
+        assert_eq!(outcome, Outcome::DeadlinePassed);
+        assert_eq!(start.elapsed(), ms(12_000));
+        // 0–5 s, 5–10 s, 10–12 s: no pause between them, no "timed out".
+        assert_eq!(calls.get(), 3);
+        assert_eq!(board.record(0).attempts, 3);
+        assert_eq!(board.record(0).reason(), "0 of 1 endpoints ready");
     }
 
     #[tokio::test(start_paused = true)]

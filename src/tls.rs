@@ -11,7 +11,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// Which certificate authorities a probe trusts.
@@ -22,6 +22,9 @@ pub enum Roots {
     /// Only the certificates in this PEM file (like `curl --cacert`): private CAs, the
     /// Kubernetes service-account `ca.crt`.
     File(PathBuf),
+    /// Only these PEM certificates, given inline (a kubeconfig's
+    /// `certificate-authority-data`); `from` says where, for error messages.
+    Pem { pem: Vec<u8>, from: String },
 }
 
 /// How much of the server's certificate is checked.
@@ -35,16 +38,41 @@ pub enum Verify {
     Nothing,
 }
 
+/// A certificate (chain) and its private key, presented to servers that ask for one
+/// (a kubeconfig's `client-certificate` and `client-key`).
+pub struct Identity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key is a secret; the chain alone says which identity this is.
+        write!(
+            f,
+            "Identity({} certificates, key redacted)",
+            self.chain.len()
+        )
+    }
+}
+
 /// A TLS client configuration, built once per target.
 pub fn client_config(roots: &Roots, verify: Verify) -> Result<ClientConfig> {
+    client_config_with_identity(roots, verify, None)
+}
+
+/// A TLS client configuration that also presents a client certificate when given one.
+pub fn client_config_with_identity(
+    roots: &Roots,
+    verify: Verify,
+    identity: Option<Identity>,
+) -> Result<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("TLS setup")?;
-    let config = match verify {
-        Verify::Full => builder
-            .with_root_certificates(root_store(roots)?)
-            .with_no_client_auth(),
+    let builder = match verify {
+        Verify::Full => builder.with_root_certificates(root_store(roots)?),
         Verify::ChainOnly => {
             let inner =
                 WebPkiServerVerifier::builder_with_provider(Arc::new(root_store(roots)?), provider)
@@ -53,16 +81,19 @@ pub fn client_config(roots: &Roots, verify: Verify) -> Result<ClientConfig> {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyName { inner }))
-                .with_no_client_auth()
         }
         Verify::Nothing => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoCheck {
                 algorithms: provider.signature_verification_algorithms,
-            }))
-            .with_no_client_auth(),
+            })),
     };
-    Ok(config)
+    match identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some(identity) => builder
+            .with_client_auth_cert(identity.chain, identity.key)
+            .context("the client certificate and key cannot be used together"),
+    }
 }
 
 /// A configuration that trusts no one, for clients that must never do TLS (plain http://
@@ -82,16 +113,24 @@ pub fn trusting_nothing() -> Result<ClientConfig> {
 pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let pem =
         std::fs::read(path).with_context(|| format!("cannot read CA file {}", path.display()))?;
-    let certificates = CertificateDer::pem_slice_iter(&pem)
+    parse_certificates(&pem, &format!("CA file {}", path.display()))
+}
+
+/// Every certificate of PEM text; `what` names it in errors ("CA file /x.pem").
+pub fn parse_certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("CA file {} is not valid PEM", path.display()))?;
+        .with_context(|| format!("{what} is not valid PEM"))?;
     if certificates.is_empty() {
-        bail!(
-            "CA file {} holds no certificate (expected PEM 'BEGIN CERTIFICATE' blocks)",
-            path.display()
-        );
+        bail!("{what} holds no certificate (expected PEM 'BEGIN CERTIFICATE' blocks)");
     }
     Ok(certificates)
+}
+
+/// The private key of PEM text (PKCS#8, PKCS#1 or SEC1); `what` names it in errors.
+pub fn parse_private_key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|_| anyhow::anyhow!("{what} holds no PEM private key"))
 }
 
 fn root_store(roots: &Roots) -> Result<RootCertStore> {
@@ -109,6 +148,12 @@ fn root_store(roots: &Roots) -> Result<RootCertStore> {
                     "CA file {}: none of its {rejected} certificates can be used as a root",
                     path.display()
                 );
+            }
+        }
+        Roots::Pem { pem, from } => {
+            let (_, rejected) = store.add_parsable_certificates(parse_certificates(pem, from)?);
+            if store.is_empty() {
+                bail!("{from}: none of its {rejected} certificates can be used as a root");
             }
         }
     }

@@ -20,8 +20,9 @@ use reqwest::{Client, Method, StatusCode};
 use url::Url;
 
 use super::{Failure, Options, Stage};
-use crate::net::{Net, io_error_words};
+use crate::net::Net;
 use crate::tls::{self, Roots, Verify};
+use crate::words::{chain, io_error_words};
 
 /// How much of a body is searched for the expected text; health endpoints are small.
 const BODY_LIMIT: usize = 1 << 20;
@@ -160,7 +161,7 @@ impl Http {
                 .pool_max_idle_per_host(0)
                 .user_agent(concat!("holdup/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|error| format!("cannot set up the HTTP client: {}", error_chain(&error)))
+                .map_err(|error| format!("cannot set up the HTTP client: {}", chain(&error)))
         });
         built.as_ref().map_err(|message| anyhow!(message.clone()))
     }
@@ -274,7 +275,7 @@ fn status_words(status: StatusCode) -> String {
 
 /// A failed request in plain words: the cause that a person can act on, not reqwest's
 /// layers of "error sending request".
-fn describe(error: &reqwest::Error, authority: &str) -> String {
+pub(super) fn describe(error: &reqwest::Error, authority: &str) -> String {
     let causes = causes(error);
     if let Some(failed) = causes
         .iter()
@@ -317,18 +318,8 @@ fn causes<'e>(error: &'e (dyn StdError + 'static)) -> Vec<&'e (dyn StdError + 's
     causes
 }
 
-fn error_chain(error: &dyn StdError) -> String {
-    let mut words = error.to_string();
-    let mut source = error.source();
-    while let Some(current) = source {
-        words = format!("{words}: {current}");
-        source = current.source();
-    }
-    words
-}
-
 /// Host names go through holdup's resolver, not libc.
-struct Resolver(Net);
+pub(super) struct Resolver(pub(super) Net);
 
 #[derive(Debug)]
 struct ResolveFailed(String);

@@ -4,7 +4,9 @@
 //! checked again and again by the scheduler. Adding a kind of target means one new file
 //! here, one variant of [`Probe`] and its arms in [`Target::parse`] and [`Target::check`].
 
+mod dns;
 mod http;
+mod k8s;
 mod options;
 mod postgres;
 mod tcp;
@@ -30,10 +32,12 @@ enum Probe {
     Tcp(tcp::Tcp),
     Http(Box<http::Http>),
     Postgres(Box<postgres::Postgres>),
+    Dns(Box<dns::Dns>),
+    K8s(Box<k8s::K8s>),
 }
 
 /// The URL schemes accepted, for error messages.
-const SCHEMES: &str = "tcp, http, https, postgres, postgresql";
+const SCHEMES: &str = "tcp, http, https, postgres, postgresql, dns, k8s";
 
 impl Target {
     /// Parses `scheme://...#options`, or a bare `host:port` as a TCP target.
@@ -51,9 +55,10 @@ impl Target {
             .split_once("://")
             .map(|(scheme, _)| scheme.to_ascii_lowercase());
         if let Some("postgres" | "postgresql") = scheme.as_deref() {
+            let probe = postgres::Postgres::parse(text)?;
             return Ok(Target {
-                probe: Probe::Postgres(Box::new(postgres::Postgres::parse(text)?)),
-                shown: redact::text(text),
+                shown: probe.shown().to_string(),
+                probe: Probe::Postgres(Box::new(probe)),
             });
         }
         let url = if is_host_port(text) {
@@ -73,6 +78,8 @@ impl Target {
         let probe = match url.scheme() {
             "tcp" => Probe::Tcp(tcp::Tcp::parse(&url, options)?),
             "http" | "https" => Probe::Http(Box::new(http::Http::parse(&url, options)?)),
+            "dns" => Probe::Dns(Box::new(dns::Dns::parse(&url, options)?)),
+            "k8s" => Probe::K8s(Box::new(k8s::K8s::parse(&url, options)?)),
             other => bail!("unknown scheme '{other}' (expected one of {SCHEMES})"),
         };
         Ok(Target {
@@ -87,6 +94,8 @@ impl Target {
             Probe::Tcp(probe) => probe.check(net, stage).await,
             Probe::Http(probe) => probe.check(net, stage).await,
             Probe::Postgres(probe) => probe.check(net, stage).await,
+            Probe::Dns(probe) => probe.check(net, stage).await,
+            Probe::K8s(probe) => probe.check(net, stage).await,
         }
     }
 }
@@ -138,20 +147,45 @@ impl From<anyhow::Error> for Failure {
 /// What an attempt is doing right now ("connecting to 10.0.0.5:5432"), so that an attempt
 /// cut off by its timeout can say where it was stuck.
 #[derive(Clone, Debug, Default)]
-pub struct Stage(Arc<Mutex<String>>);
+pub struct Stage(Arc<Mutex<Doing>>);
+
+#[derive(Debug, Default)]
+struct Doing {
+    step: String,
+    /// Set while the attempt waits, on a healthy connection, for its target to change.
+    waiting: Option<String>,
+}
 
 impl Stage {
     pub fn set(&self, doing: impl Into<String>) {
         if let Ok(mut current) = self.0.lock() {
-            *current = doing.into();
+            current.step = doing.into();
+            current.waiting = None;
         }
     }
 
     pub fn get(&self) -> String {
         self.0
             .lock()
-            .map(|current| current.clone())
+            .map(|current| current.step.clone())
             .unwrap_or_default()
+    }
+
+    /// The attempt is not stuck but waiting to be told of a change (a Kubernetes watch),
+    /// and `reason` is why the target is not ready as of now. An attempt that runs out of
+    /// time in this state is reported with `reason`, not as a timeout.
+    pub fn waiting(&self, reason: impl Into<String>) {
+        if let Ok(mut current) = self.0.lock() {
+            current.waiting = Some(reason.into());
+        }
+    }
+
+    /// The reason given to [`Stage::waiting`], unless a later step replaced it.
+    pub fn waiting_reason(&self) -> Option<String> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|current| current.waiting.clone())
     }
 }
 
@@ -204,7 +238,7 @@ mod tests {
             ("db", "expected a URL"),
             (
                 "htp://db:80",
-                "unknown scheme 'htp' (expected one of tcp, http, https, postgres, postgresql)",
+                "unknown scheme 'htp' (expected one of tcp, http, https, postgres, postgresql, dns, k8s)",
             ),
             ("tcp://db", "missing port"),
             ("tcp://:80", "empty host"),
@@ -219,6 +253,67 @@ mod tests {
             let message = format!("{:#}", Target::parse(input).expect_err(input));
             assert!(message.contains(expected), "{input}: {message}");
             assert!(!message.contains("secret"), "{input}: {message}");
+        }
+    }
+
+    /// Whatever is typed, parsing answers with a target or an error, never a panic.
+    #[test]
+    fn no_input_makes_parsing_panic() {
+        const PIECES: &[&str] = &[
+            "tcp://",
+            "http://",
+            "https://",
+            "postgres://",
+            "postgresql://",
+            "dns://",
+            "k8s://",
+            "x://",
+            "://",
+            "user",
+            ":",
+            "@",
+            "[",
+            "]",
+            "::1",
+            "%",
+            "%zz",
+            "%00",
+            "#",
+            "&",
+            "=",
+            "?",
+            "/",
+            "//",
+            "..",
+            "-",
+            ",",
+            "0",
+            "65535",
+            "99999",
+            "host",
+            "ns/svc",
+            "a=b",
+            "status=",
+            "sslmode=",
+            "type=",
+            "\u{0}",
+            "é",
+            " ",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            // xorshift64: reproducible without a dependency.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let length = next() % 8;
+            let input: String = (0..length)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let _ = Target::parse(&input);
         }
     }
 

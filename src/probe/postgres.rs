@@ -26,9 +26,10 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 use tracing::debug;
 
 use super::{Failure, Options, Stage};
-use crate::net::{Net, io_error_words};
+use crate::net::Net;
 use crate::redact::Secret;
 use crate::tls::{self, Roots, Verify};
+use crate::words::{chain, io_error_words, lower_first};
 
 const DEFAULT_PORT: u16 = 5432;
 const DEFAULT_QUERY: &str = "SELECT 1";
@@ -123,6 +124,8 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 const OPTIONS: &[&str] = &["query", "isready", "fail-fast"];
 
 pub struct Postgres {
+    /// The URI as it may be shown: no password, no fragment.
+    shown: String,
     hosts: Vec<Host>,
     user: String,
     dbname: String,
@@ -290,7 +293,13 @@ impl Postgres {
         Self::parse_with_env(text, &|name| std::env::var(name).ok())
     }
 
+    /// The URI without password or options.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
     fn parse_with_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Postgres> {
+        reject_misplaced_at(text)?;
         let (uri, fragment) = match text.split_once('#') {
             Some((uri, fragment)) => (uri, Some(fragment)),
             None => (text, None),
@@ -301,7 +310,7 @@ impl Postgres {
         let fail_fast = FailFast::parse(options.take_all("fail-fast"))?;
         options.finish("postgres", OPTIONS)?;
 
-        let mut settings = parse_uri(uri)?;
+        let (mut settings, shown) = parse_uri(uri)?;
         let mut take = |name: &str| settings.remove(name).filter(|value| !value.is_empty());
 
         let sslrootcert = take("sslrootcert");
@@ -427,6 +436,7 @@ impl Postgres {
             _ => Some(Arc::new(tls_config(sslmode, sslrootcert, env("HOME"))?)),
         };
         Ok(Postgres {
+            shown,
             hosts,
             user,
             dbname,
@@ -588,6 +598,11 @@ impl Postgres {
         match answer[0] {
             b'S' => {}
             b'N' if encryption == Encryption::TlsIfOffered => return Ok((Box::new(tcp), false)),
+            b'N' if self.sslmode == SslMode::Allow => {
+                return Err(HostFailure::new(format!(
+                    "{host} does not accept TLS either (ssl is off on the server)"
+                )));
+            }
             b'N' => {
                 return Err(HostFailure::new(format!(
                     "{host} does not accept TLS (ssl is off on the server), and sslmode={} requires it",
@@ -900,16 +915,6 @@ fn query_error_words(error: &tokio_postgres::Error) -> String {
     }
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut words = error.to_string();
-    let mut source = error.source();
-    while let Some(current) = source {
-        words = format!("{words}: {current}");
-        source = current.source();
-    }
-    words
-}
-
 /// `the database system is not accepting connections: hot standby mode is disabled (SQLSTATE 57P03)`
 fn db_words(message: &str, detail: Option<&str>, code: &str) -> String {
     match detail.map(|detail| detail.trim().trim_end_matches('.')) {
@@ -917,17 +922,6 @@ fn db_words(message: &str, detail: Option<&str>, code: &str) -> String {
             format!("{message}: {} (SQLSTATE {code})", lower_first(detail))
         }
         _ => format!("{message} (SQLSTATE {code})"),
-    }
-}
-
-fn lower_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) if chars.next().is_some_and(char::is_lowercase) => first
-            .to_lowercase()
-            .chain(text[first.len_utf8()..].chars())
-            .collect(),
-        _ => text.to_string(),
     }
 }
 
@@ -1105,15 +1099,16 @@ fn check_value(
 
 /// Splits a libpq URI (without its fragment) into libpq's keywords and values: the parts of
 /// the URI first, then the query parameters, which win, as in libpq.
-fn parse_uri(uri: &str) -> Result<BTreeMap<String, String>> {
+fn parse_uri(uri: &str) -> Result<(BTreeMap<String, String>, String)> {
     let lower = uri.get(..13).unwrap_or(uri).to_ascii_lowercase();
-    let rest = if lower.starts_with("postgresql://") {
-        &uri[13..]
+    let (scheme, rest) = if lower.starts_with("postgresql://") {
+        uri.split_at(13)
     } else if lower.starts_with("postgres://") {
-        &uri[11..]
+        uri.split_at(11)
     } else {
         bail!("expected {FORM}");
     };
+    let mut shown = scheme.to_string();
     let (before_query, query) = match rest.split_once('?') {
         Some((before, query)) => (before, Some(query)),
         None => (rest, None),
@@ -1133,6 +1128,8 @@ fn parse_uri(uri: &str) -> Result<BTreeMap<String, String>> {
                 "user".to_string(),
                 decode(user).context("in the user name")?,
             );
+            shown.push_str(user);
+            shown.push('@');
             if let Some(password) = password {
                 // Never quoted in an error: it is the password.
                 let password = decode(password)
@@ -1143,6 +1140,11 @@ fn parse_uri(uri: &str) -> Result<BTreeMap<String, String>> {
         }
         None => authority,
     };
+    shown.push_str(hostspec);
+    if let Some(dbname) = dbname {
+        shown.push('/');
+        shown.push_str(dbname);
+    }
     if !hostspec.is_empty() {
         let (hosts, ports) = split_hostspec(hostspec)?;
         settings.insert("host".to_string(), hosts);
@@ -1156,6 +1158,7 @@ fn parse_uri(uri: &str) -> Result<BTreeMap<String, String>> {
             decode(dbname).context("in the database name")?,
         );
     }
+    let mut shown_pairs = Vec::new();
     for pair in query
         .unwrap_or_default()
         .split('&')
@@ -1165,6 +1168,11 @@ fn parse_uri(uri: &str) -> Result<BTreeMap<String, String>> {
             bail!("query parameter '{pair}' has no value (expected name=value)");
         };
         let name = decode(name)?;
+        shown_pairs.push(if name == "password" {
+            "password=redacted".to_string()
+        } else {
+            pair.to_string()
+        });
         if value.contains('=') {
             bail!("query parameter '{name}' has a second '=' (percent-encode it as %3D)");
         }
@@ -1192,7 +1200,28 @@ fn parse_uri(uri: &str) -> Result<BTreeMap<String, String>> {
         }
         settings.insert(name, value);
     }
-    Ok(settings)
+    if !shown_pairs.is_empty() {
+        shown.push('?');
+        shown.push_str(&shown_pairs.join("&"));
+    }
+    Ok((settings, shown))
+}
+
+/// A password holding an unencoded '/', '?' or '#' (or '@') would be split into host, path
+/// or options, and pieces of it quoted in error messages: refuse such a URI without quoting
+/// it. An '@' after the host is taken as a sign of that unless the URI has user info too,
+/// and never allowed in the database name.
+fn reject_misplaced_at(text: &str) -> Result<()> {
+    let rest = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, after) = rest.split_at(authority_end);
+    let path_end = after.find(['?', '#']).unwrap_or(after.len());
+    if after[..path_end].contains('@') || (!authority.contains('@') && after.contains('@')) {
+        bail!(
+            "an '@' after the host: percent-encode '/', '?', '#' and '@' in the user name and password (%2F, %3F, %23, %40), and write any other '@' as %40 (expected {FORM})"
+        );
+    }
+    Ok(())
 }
 
 /// `a:1,[::1]:2,b` into libpq's comma lists `a,::1,b` and `1,2,`.
@@ -1646,6 +1675,10 @@ mod tests {
                 "cannot read password file /does/not/exist",
             ),
             ("mysql://u@db/app", "expected postgres://"),
+            (
+                "postgres://db/app?user=me@corp",
+                "write any other '@' as %40",
+            ),
         ];
         for (uri, expected) in cases {
             let message = format!("{:#}", parse(uri).expect_err(uri));
@@ -1661,6 +1694,10 @@ mod tests {
             "postgres://u@db/app?password=hunter2%zz",
             "postgres://u:hunter2@db/app?sslmode=verify-full",
             "postgres://u@db/app?password=hunter2&nope=1",
+            "postgres://u:hun/ter2@db/app",
+            "postgres://u:hun?ter2@db/app",
+            "postgres://u:12#hunter2@db/app",
+            "postgres://u:hun@ter2/x@db/app",
         ];
         for uri in cases {
             let message = format!("{:#}", parse(uri).expect_err(uri));

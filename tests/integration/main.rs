@@ -3,10 +3,12 @@
 mod support;
 
 mod cli;
+mod dns;
 mod docker;
 mod empty_root;
 mod exec;
 mod http;
+mod k8s;
 mod postgres;
 mod signals;
 mod tcp;

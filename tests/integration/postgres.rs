@@ -331,6 +331,8 @@ fn tls_sslmodes_with_a_private_ca() {
         root("verify-full", &ca_file),
         root("verify-ca", &ca_file),
         target("?sslmode=require"),
+        // allow tries plain first, and TLS when the server rejects that.
+        target("?sslmode=allow"),
         // prefer (the default) takes TLS when the server offers it.
         target(""),
         uri(

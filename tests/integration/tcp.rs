@@ -129,14 +129,26 @@ fn targets_are_waited_for_concurrently() {
             &format!("tcp://{open_address}"),
             "-t",
             "1s",
+            "--log-format",
+            "json",
         ])
         .run();
     finished
         .code(1)
-        .stderr_has(&format!("tcp://{open_address} ready after 0ms"))
         .stderr_has(&format!("tcp://{} not ready after", blackhole.address()))
         .stderr_lacks(&format!("tcp://{open_address} not ready"))
         .took_between(secs(1.0), secs(2.0));
+    let lines = finished.json_lines();
+    let ready = lines
+        .iter()
+        .find(|line| line["event"] == "ready")
+        .expect("a ready line");
+    assert_eq!(ready["target"], format!("tcp://{open_address}"));
+    assert_eq!(
+        ready["attempts"], 1,
+        "the open port waited behind the blackholed one: {ready}"
+    );
+    assert!(ready["elapsed_ms"].as_u64().unwrap() < 500, "{ready}");
 }
 
 #[test]

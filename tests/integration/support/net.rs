@@ -3,11 +3,11 @@
 
 use std::convert::Infallible;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -50,20 +50,21 @@ impl ClosedPort {
     pub fn open(self) -> Listening {
         self.socket.listen(128).unwrap();
         let listener: TcpListener = self.socket.into();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = accepted.clone();
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let seen = peers.clone();
         let server = listener.try_clone().unwrap();
         thread::spawn(move || {
             for stream in server.incoming() {
-                if stream.is_err() {
-                    break;
+                let Ok(stream) = stream else { break };
+                if let Ok(peer) = stream.peer_addr() {
+                    seen.lock().unwrap().push(peer);
                 }
-                counter.fetch_add(1, Ordering::SeqCst);
             }
         });
         Listening {
             _listener: listener,
-            accepted,
+            address: self.address,
+            peers,
         }
     }
 }
@@ -71,12 +72,37 @@ impl ClosedPort {
 /// A listener that accepts connections (and closes them).
 pub struct Listening {
     _listener: TcpListener,
-    accepted: Arc<AtomicUsize>,
+    address: SocketAddr,
+    /// The peer address of every connection accepted, in order.
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 impl Listening {
+    /// How many connections others made so far, counted exactly: a connection of our own
+    /// goes through the same accept queue, and once it is accepted, every earlier one is.
     pub fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
+        let own = TcpStream::connect(self.address)
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let limit = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(index) = self
+                .peers
+                .lock()
+                .unwrap()
+                .iter()
+                .position(|peer| *peer == own)
+            {
+                return index;
+            }
+            assert!(
+                Instant::now() < limit,
+                "the listener on {} never accepted our connection",
+                self.address
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 

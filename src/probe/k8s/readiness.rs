@@ -1,0 +1,544 @@
+//! What "ready" means for each kind of target, judged from the objects as the API server
+//! sends them (only the fields read here are declared; the rest is ignored).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// How a target stands.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Ready,
+    NotReady(String),
+    /// Waiting cannot help (a failed Job).
+    Failed(String),
+}
+
+/// Waiting reasons of a container that will not start by itself, worth naming.
+const STUCK: &[&str] = &[
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// How many not-ready objects a message names before "and N more".
+const NAMED: usize = 3;
+
+/// Go's empty lists arrive as `null`.
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+fn parse<T: Default + for<'de> Deserialize<'de>>(object: &Value) -> T {
+    // An object that does not have the expected shape counts as an empty one.
+    T::deserialize(object).unwrap_or_default()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Meta {
+    pub name: String,
+    pub resource_version: String,
+    pub deletion_timestamp: Option<String>,
+}
+
+/// The metadata of any object.
+pub fn meta(object: &Value) -> Meta {
+    object.get("metadata").map(parse).unwrap_or_default()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EndpointSlice {
+    #[serde(deserialize_with = "null_as_default")]
+    endpoints: Vec<Endpoint>,
+    #[serde(deserialize_with = "null_as_default")]
+    ports: Vec<EndpointPort>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Endpoint {
+    #[serde(deserialize_with = "null_as_default")]
+    addresses: Vec<String>,
+    conditions: EndpointConditions,
+    target_ref: Option<Reference>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EndpointConditions {
+    ready: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EndpointPort {
+    name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Reference {
+    name: String,
+}
+
+/// A Service is ready when at least `min` distinct endpoints of its EndpointSlices are
+/// ready (a missing `ready` means ready, as the API reference says), counting only slices
+/// that expose `port` when one is named.
+pub fn service(shown: &str, port: Option<&str>, min: u32, slices: &[&Value]) -> Verdict {
+    if slices.is_empty() {
+        return Verdict::NotReady(format!(
+            "Service {shown} has no endpoints yet (no EndpointSlice: the Service does not exist yet, or selects no pods)"
+        ));
+    }
+    let slices: Vec<EndpointSlice> = slices.iter().map(|slice| parse(slice)).collect();
+    let mut port_names = BTreeSet::new();
+    let mut ready = BTreeSet::new();
+    let mut not_ready = BTreeSet::new();
+    for slice in &slices {
+        let names: Vec<&str> = slice
+            .ports
+            .iter()
+            .map(|port| port.name.as_deref().unwrap_or_default())
+            .collect();
+        port_names.extend(names.iter().filter(|name| !name.is_empty()).copied());
+        if port.is_some_and(|wanted| !names.contains(&wanted)) {
+            continue;
+        }
+        for endpoint in &slice.endpoints {
+            // A dual-stack Service lists each pod in an IPv4 and an IPv6 slice.
+            let id = match &endpoint.target_ref {
+                Some(target) if !target.name.is_empty() => target.name.clone(),
+                _ => endpoint.addresses.first().cloned().unwrap_or_default(),
+            };
+            if endpoint.conditions.ready != Some(false) {
+                ready.insert(id);
+            } else {
+                not_ready.insert(id);
+            }
+        }
+    }
+    let not_ready: Vec<String> = not_ready.difference(&ready).cloned().collect();
+    if let Some(wanted) = port
+        && !port_names.contains(wanted)
+    {
+        let known = if port_names.is_empty() {
+            "its ports have no names".to_string()
+        } else {
+            format!(
+                "its ports: {}",
+                port_names.iter().copied().collect::<Vec<_>>().join(", ")
+            )
+        };
+        return Verdict::NotReady(format!(
+            "Service {shown} has no port named {wanted:?} ({known})"
+        ));
+    }
+    let count = u32::try_from(ready.len()).unwrap_or(u32::MAX);
+    if count >= min {
+        return Verdict::Ready;
+    }
+    let mut words = format!(
+        "Service {shown} has {count} ready {} of {min} needed",
+        plural(count, "endpoint", "endpoints")
+    );
+    if !not_ready.is_empty() {
+        words.push_str(&format!(" (not ready: {})", listed(&not_ready)));
+    }
+    Verdict::NotReady(words)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Job {
+    status: JobStatus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct JobStatus {
+    #[serde(deserialize_with = "null_as_default")]
+    conditions: Vec<Condition>,
+    active: u32,
+    succeeded: u32,
+    failed: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Condition {
+    #[serde(rename = "type")]
+    kind: String,
+    status: String,
+    reason: String,
+    message: String,
+}
+
+impl Condition {
+    fn says(&self, kind: &str) -> bool {
+        self.kind == kind && self.status == "True"
+    }
+
+    /// `BackoffLimitExceeded: Job has reached the specified backoff limit`.
+    fn words(&self) -> String {
+        match (self.reason.is_empty(), self.message.is_empty()) {
+            (false, false) => format!("{}: {}", self.reason, self.message),
+            (false, true) => self.reason.clone(),
+            (true, false) => self.message.clone(),
+            (true, true) => format!("{}={}", self.kind, self.status),
+        }
+    }
+}
+
+/// A Job is ready once it has completed (condition Complete, or SuccessCriteriaMet, which
+/// a Job with a success policy reaches first); it has failed for good once it has the
+/// condition Failed, or FailureTarget, which comes first since Kubernetes 1.31.
+pub fn job(shown: &str, jobs: &[&Value]) -> Verdict {
+    let Some(job) = jobs.first() else {
+        return Verdict::NotReady(format!("Job {shown} does not exist yet"));
+    };
+    let job: Job = parse(job);
+    let conditions = &job.status.conditions;
+    if let Some(failed) = conditions
+        .iter()
+        .find(|condition| condition.says("Failed") || condition.says("FailureTarget"))
+    {
+        // Said after "k8s://…/job/NAME failed: ".
+        return Verdict::Failed(format!(
+            "{} ({} failed {})",
+            failed.words(),
+            job.status.failed,
+            plural(job.status.failed, "pod", "pods")
+        ));
+    }
+    if conditions
+        .iter()
+        .any(|condition| condition.says("Complete") || condition.says("SuccessCriteriaMet"))
+    {
+        return Verdict::Ready;
+    }
+    if conditions
+        .iter()
+        .any(|condition| condition.says("Suspended"))
+    {
+        return Verdict::NotReady(format!("Job {shown} is suspended"));
+    }
+    let status = &job.status;
+    Verdict::NotReady(format!(
+        "Job {shown} has not completed yet ({} active, {} succeeded, {} failed {})",
+        status.active,
+        status.succeeded,
+        status.failed,
+        plural(status.failed, "pod", "pods")
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Pod {
+    metadata: Meta,
+    status: PodStatus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct PodStatus {
+    phase: String,
+    reason: String,
+    #[serde(deserialize_with = "null_as_default")]
+    conditions: Vec<Condition>,
+    #[serde(deserialize_with = "null_as_default")]
+    init_container_statuses: Vec<ContainerStatus>,
+    #[serde(deserialize_with = "null_as_default")]
+    container_statuses: Vec<ContainerStatus>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ContainerStatus {
+    name: String,
+    state: ContainerState,
+    last_state: ContainerState,
+    restart_count: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ContainerState {
+    waiting: Option<Waiting>,
+    terminated: Option<Terminated>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Waiting {
+    reason: String,
+    message: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Terminated {
+    exit_code: i32,
+}
+
+/// Pods are ready when at least `min` of those matching the selector, and not being
+/// deleted, have the condition Ready=True.
+pub fn pods(shown: &str, min: u32, pods: &[&Value]) -> Verdict {
+    let pods: Vec<Pod> = pods.iter().map(|pod| parse(pod)).collect();
+    let counts = |pod: &&Pod| {
+        pod.metadata.deletion_timestamp.is_none()
+            && pod.status.conditions.iter().any(|c| c.says("Ready"))
+    };
+    let ready = pods.iter().filter(counts).count();
+    let ready = u32::try_from(ready).unwrap_or(u32::MAX);
+    if ready >= min {
+        return Verdict::Ready;
+    }
+    if pods.is_empty() {
+        return Verdict::NotReady(format!("no pods match {shown} yet"));
+    }
+    // Pods that will not get better by themselves first: that is what to look at.
+    let mut troubles: Vec<(bool, String)> = pods
+        .iter()
+        .filter(|pod| !counts(pod))
+        .map(|pod| {
+            let (stuck, why) = pod_trouble(pod);
+            (stuck, format!("{} {why}", pod.metadata.name))
+        })
+        .collect();
+    troubles.sort_by_key(|(stuck, _)| !stuck);
+    let troubles: Vec<String> = troubles.into_iter().map(|(_, words)| words).collect();
+    let why = if troubles.is_empty() {
+        let count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
+        format!(
+            " ({count} {} {})",
+            plural(count, "pod", "pods"),
+            plural(count, "matches", "match")
+        )
+    } else {
+        format!(": {}", listed(&troubles))
+    };
+    Verdict::NotReady(format!(
+        "{ready} of {min} needed {} matching {shown} {} Ready{why}",
+        plural(min, "pod", "pods"),
+        if min == 1 { "is" } else { "are" },
+    ))
+}
+
+/// Why a pod is not Ready, and whether it is stuck (will not get better by waiting alone).
+fn pod_trouble(pod: &Pod) -> (bool, String) {
+    let status = &pod.status;
+    if pod.metadata.deletion_timestamp.is_some() {
+        return (false, "is terminating".to_string());
+    }
+    let containers = status
+        .init_container_statuses
+        .iter()
+        .chain(&status.container_statuses);
+    for container in containers {
+        let Some(waiting) = &container.state.waiting else {
+            continue;
+        };
+        if !STUCK.contains(&waiting.reason.as_str()) {
+            continue;
+        }
+        let mut words = format!("is in {} (container {}", waiting.reason, container.name);
+        if waiting.reason == "CrashLoopBackOff" {
+            if let Some(terminated) = &container.last_state.terminated {
+                words.push_str(&format!(", exit code {}", terminated.exit_code));
+            }
+            words.push_str(&format!(
+                ", {} {}",
+                container.restart_count,
+                plural(container.restart_count, "restart", "restarts")
+            ));
+        } else if !waiting.message.is_empty() {
+            words.push_str(&format!(": {}", shortened(&waiting.message)));
+        }
+        words.push(')');
+        return (true, words);
+    }
+    if let Some(unschedulable) = status
+        .conditions
+        .iter()
+        .find(|c| c.kind == "PodScheduled" && c.status == "False")
+    {
+        return (
+            true,
+            format!(
+                "cannot be scheduled ({})",
+                shortened(&unschedulable.words())
+            ),
+        );
+    }
+    match status.phase.as_str() {
+        "Failed" | "Succeeded" => (
+            false,
+            format!(
+                "has ended ({}{})",
+                status.phase,
+                if status.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", status.reason)
+                }
+            ),
+        ),
+        "" => (false, "is not Ready".to_string()),
+        phase => (false, format!("is not Ready ({phase})")),
+    }
+}
+
+fn shortened(text: &str) -> String {
+    const LIMIT: usize = 120;
+    match text.char_indices().nth(LIMIT) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+fn listed(items: &[String]) -> String {
+    let mut words = items
+        .iter()
+        .take(NAMED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > NAMED {
+        words.push_str(&format!(" and {} more", items.len() - NAMED));
+    }
+    words
+}
+
+fn plural<'a>(count: u32, one: &'a str, many: &'a str) -> &'a str {
+    if count == 1 { one } else { many }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn slice(ports: Value, endpoints: Value) -> Value {
+        json!({"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+               "metadata": {"name": "db-x", "resourceVersion": "5"},
+               "addressType": "IPv4", "ports": ports, "endpoints": endpoints})
+    }
+
+    fn endpoint(pod: &str, ready: Option<bool>) -> Value {
+        json!({"addresses": ["10.0.0.1"], "conditions": {"ready": ready},
+               "targetRef": {"kind": "Pod", "name": pod, "namespace": "shop"}})
+    }
+
+    #[test]
+    fn service_endpoints() {
+        let ports = json!([{"name": "pg", "port": 5432, "protocol": "TCP"}]);
+        let two = slice(
+            ports.clone(),
+            json!([endpoint("db-0", Some(true)), endpoint("db-1", Some(false))]),
+        );
+        // The same pods in an IPv6 slice are not counted again.
+        let two_v6 = slice(
+            ports.clone(),
+            json!([endpoint("db-0", Some(true)), endpoint("db-1", Some(false))]),
+        );
+        let unknown = slice(ports, json!([endpoint("db-2", None)]));
+        let empty = slice(Value::Null, Value::Null);
+        let cases: Vec<(Vec<&Value>, Option<&str>, u32, Verdict)> = vec![
+            (vec![], None, 1, Verdict::NotReady("Service shop/db has no endpoints yet (no EndpointSlice: the Service does not exist yet, or selects no pods)".into())),
+            (vec![&empty], None, 1, Verdict::NotReady("Service shop/db has 0 ready endpoints of 1 needed".into())),
+            (vec![&two, &two_v6], None, 1, Verdict::Ready),
+            (vec![&two, &two_v6], None, 2, Verdict::NotReady("Service shop/db has 1 ready endpoint of 2 needed (not ready: db-1)".into())),
+            (vec![&two, &unknown], None, 2, Verdict::Ready),
+            (vec![&two], Some("pg"), 1, Verdict::Ready),
+            (vec![&two], Some("http"), 1, Verdict::NotReady("Service shop/db has no port named \"http\" (its ports: pg)".into())),
+        ];
+        for (slices, port, min, expected) in cases {
+            assert_eq!(
+                service("shop/db", port, min, &slices),
+                expected,
+                "{port:?} {min}"
+            );
+        }
+    }
+
+    fn job_with(conditions: Value) -> Value {
+        json!({"metadata": {"name": "migrate"},
+               "status": {"active": 1, "failed": 2, "conditions": conditions}})
+    }
+
+    #[test]
+    fn job_states() {
+        let failed = job_with(
+            json!([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]),
+        );
+        let complete = job_with(json!([{"type": "Complete", "status": "True"}]));
+        let suspended = job_with(json!([{"type": "Suspended", "status": "True"}]));
+        let running = job_with(Value::Null);
+        let not_failed = job_with(json!([{"type": "Failed", "status": "False"}]));
+        let cases = [
+            (vec![], Verdict::NotReady("Job shop/migrate does not exist yet".into())),
+            (vec![&failed], Verdict::Failed("BackoffLimitExceeded: Job has reached the specified backoff limit (2 failed pods)".into())),
+            (vec![&complete], Verdict::Ready),
+            (vec![&suspended], Verdict::NotReady("Job shop/migrate is suspended".into())),
+            (vec![&running], Verdict::NotReady("Job shop/migrate has not completed yet (1 active, 0 succeeded, 2 failed pods)".into())),
+            (vec![&not_failed], Verdict::NotReady("Job shop/migrate has not completed yet (1 active, 0 succeeded, 2 failed pods)".into())),
+        ];
+        for (jobs, expected) in cases {
+            assert_eq!(job("shop/migrate", &jobs), expected);
+        }
+    }
+
+    #[test]
+    fn pods_and_why_they_are_not_ready() {
+        let ready = json!({"metadata": {"name": "web-a"}, "status": {"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}]}});
+        let crashing = json!({"metadata": {"name": "web-b"}, "status": {"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "False"}],
+            "containerStatuses": [{"name": "app", "restartCount": 4,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}});
+        let pulling = json!({"metadata": {"name": "web-c"}, "status": {"phase": "Pending",
+            "initContainerStatuses": [{"name": "init", "restartCount": 0,
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"app:nope\""}}}]}});
+        let starting = json!({"metadata": {"name": "web-d"}, "status": {"phase": "Pending"}});
+        let leaving = json!({"metadata": {"name": "web-e", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        assert_eq!(
+            pods("app=web in shop", 1, &[&crashing, &ready]),
+            Verdict::Ready
+        );
+        assert_eq!(
+            pods("app=web in shop", 1, &[]),
+            Verdict::NotReady("no pods match app=web in shop yet".into())
+        );
+        assert_eq!(
+            pods("app=web in shop", 2, &[&starting, &ready, &crashing, &pulling]),
+            Verdict::NotReady("1 of 2 needed pods matching app=web in shop are Ready: web-b is in CrashLoopBackOff (container app, exit code 1, 4 restarts), web-c is in ImagePullBackOff (container init: Back-off pulling image \"app:nope\"), web-d is not Ready (Pending)".into())
+        );
+        assert_eq!(
+            pods("app=web in shop", 2, &[&ready]),
+            Verdict::NotReady(
+                "1 of 2 needed pods matching app=web in shop are Ready (1 pod matches)".into()
+            )
+        );
+        assert_eq!(
+            pods("app=web in shop", 1, &[&leaving]),
+            Verdict::NotReady(
+                "0 of 1 needed pod matching app=web in shop is Ready: web-e is terminating".into()
+            )
+        );
+    }
+}

@@ -1,0 +1,816 @@
+//! k8s:// targets against a stand-in API server over TLS: Services, Jobs and Pods that
+//! become ready (or fail) while holdup watches, credentials in-cluster and from a
+//! kubeconfig, RBAC refusals, token rotation, expired watches.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::thread;
+use std::time::Duration;
+
+use base64::Engine as _;
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::support::holdup;
+use crate::support::kube::{
+    ApiServer, Kind, Seen, crashing_pod, endpoint_slice, job, outside_any_cluster, pod,
+    write_kubeconfig,
+};
+use crate::support::net::Silent;
+
+const USER: &str = "system:serviceaccount:shop:web";
+
+fn secs(seconds: f64) -> Duration {
+    Duration::from_secs_f64(seconds)
+}
+
+fn lists(seen: &Seen) -> bool {
+    seen.verb == "list" && seen.status == 200
+}
+
+fn watches(seen: &Seen) -> bool {
+    seen.verb == "watch" && seen.status == 200
+}
+
+#[test]
+fn endpoints_that_become_ready_two_seconds_in_are_seen_at_once() {
+    let api = ApiServer::start();
+    api.allow_token("token-1", USER);
+    api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", false)]),
+    );
+    let pod = api.service_account("shop", "token-1");
+    // No namespace in the target: the service account's (shop) is used.
+    let running = pod
+        .configure(holdup())
+        .args(["-w", "k8s://db", "-t", "30s"])
+        .spawn();
+    running.wait_for_line(
+        "waiting for k8s://db: Service shop/db has 0 ready endpoints of 1 needed (not ready: db-0)",
+    );
+    api.wait_for_requests(1, watches);
+    thread::sleep(secs(2.0).saturating_sub(running.started().elapsed()));
+    api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", true)]),
+    );
+    running
+        .finish()
+        .code(0)
+        .stderr_has("k8s://db ready after ")
+        .stderr_lacks("token-1")
+        .took_between(secs(2.0), secs(2.8));
+    // Told by the watch, not found by polling: one list, one watch.
+    let requests = api.requests();
+    assert_eq!(
+        requests.iter().filter(|seen| lists(seen)).count(),
+        1,
+        "{requests:#?}"
+    );
+    assert_eq!(
+        requests.iter().filter(|seen| watches(seen)).count(),
+        1,
+        "{requests:#?}"
+    );
+    let watch = requests.iter().find(|seen| watches(seen)).unwrap();
+    assert_eq!(watch.namespace, "shop");
+    assert_eq!(
+        watch.param("labelSelector").as_deref(),
+        Some("kubernetes.io/service-name=db")
+    );
+    assert_eq!(watch.param("allowWatchBookmarks").as_deref(), Some("true"));
+    assert_eq!(watch.token.as_deref(), Some("token-1"));
+}
+
+#[test]
+fn a_service_created_late_is_waited_for() {
+    let api = ApiServer::start();
+    api.allow_token("t", USER);
+    let pod = api.service_account("shop", "t");
+    let running = pod
+        .configure(holdup())
+        .args(["-w", "k8s://shop/db#min=2&port=pg", "-t", "30s"])
+        .spawn();
+    running.wait_for_line("Service shop/db has no endpoints yet");
+    api.wait_for_requests(1, watches);
+    api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", true), ("db-1", true)]),
+    );
+    running
+        .finish()
+        .code(0)
+        .stderr_has("k8s://shop/db ready after ");
+}
+
+#[test]
+fn a_rotated_token_is_read_again_and_used() {
+    let api = ApiServer::start();
+    api.allow_token("old-token", USER);
+    api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", false)]),
+    );
+    let pod = api.service_account("shop", "old-token");
+    let running = pod
+        .configure(holdup())
+        .args(["-w", "k8s://shop/db", "-t", "30s"])
+        .spawn();
+    api.wait_for_requests(1, watches);
+    // The kubelet rotates the token; the old one stops working and the watch ends.
+    pod.rotate_token("new-token\n");
+    api.allow_token("new-token", USER);
+    api.revoke_token("old-token");
+    api.end_watches();
+    api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", true)]),
+    );
+    running
+        .finish()
+        .code(0)
+        .stderr_lacks("old-token")
+        .stderr_lacks("new-token");
+    let requests = api.requests();
+    let last = requests.last().unwrap();
+    assert_eq!(last.token.as_deref(), Some("new-token"), "{requests:#?}");
+    assert!(
+        requests.iter().all(|seen| seen.status != 401),
+        "{requests:#?}"
+    );
+}
+
+#[test]
+fn a_token_that_is_not_accepted_is_named_never_shown() {
+    let api = ApiServer::start();
+    let pod = api.service_account("shop", "expired-token-value");
+    let finished = pod
+        .configure(holdup())
+        .args(["-w", "k8s://shop/db", "-t", "1s"])
+        .run();
+    finished
+        .code(1)
+        .stderr_has(&format!(
+            "k8s://shop/db not ready after 1.00s: the API server at 127.0.0.1:{} does not accept the service-account token {}/token (401 Unauthorized)",
+            api.port(),
+            pod.dir().display()
+        ))
+        .stderr_lacks("expired-token-value");
+}
+
+#[test]
+fn a_403_names_the_rule_to_add_and_clears_once_rbac_is_applied() {
+    let api = ApiServer::start();
+    api.allow_token("t", USER);
+    api.forbid(Kind::EndpointSlice, "list");
+    api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", true)]),
+    );
+    let pod = api.service_account("shop", "t");
+    let rule = r#"- {apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"]}"#;
+    pod.configure(holdup())
+        .args(["-w", "k8s://shop/db", "-t", "1s"])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "k8s://shop/db not ready after 1.00s: forbidden (403): User \"{USER}\" cannot list resource \"endpointslices\" in API group \"discovery.k8s.io\" in the namespace \"shop\"; give it a Role in namespace shop with this rule: {rule}"
+        ));
+
+    // A RoleBinding applied while holdup waits is picked up.
+    let running = pod
+        .configure(holdup())
+        .args(["-w", "k8s://shop/db", "-t", "30s"])
+        .spawn();
+    running.wait_for_line("forbidden (403)");
+    api.permit(Kind::EndpointSlice, "list");
+    running.finish().code(0);
+}
+
+#[test]
+fn a_forbidden_watch_falls_back_to_polling() {
+    let api = ApiServer::start();
+    api.allow_token("t", USER);
+    api.forbid(Kind::Pod, "watch");
+    api.put(Kind::Pod, "shop", pod("web-0", &[("app", "web")], false));
+    let pod_dir = api.service_account("shop", "t");
+    let running = pod_dir
+        .configure(holdup())
+        .args(["-w", "k8s://shop/pods/app=web", "-t", "30s"])
+        .spawn();
+    let line = running.wait_for_line("polling instead");
+    assert!(
+        line.contains(r#"- {apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"]}"#),
+        "{line}"
+    );
+    let before = api.requests().len();
+    api.wait_for_requests(before + 1, lists);
+    api.put(Kind::Pod, "shop", pod("web-0", &[("app", "web")], true));
+    running.finish().code(0);
+    let requests = api.requests();
+    assert_eq!(
+        requests.iter().filter(|seen| seen.verb == "watch").count(),
+        1,
+        "one refused watch, then lists only: {requests:#?}"
+    );
+}
+
+#[test]
+fn a_failed_job_ends_the_wait_at_once_with_exit_3() {
+    let api = ApiServer::start();
+    api.allow_token("t", USER);
+    api.put(Kind::Job, "shop", job("migrate", 1, 0, &[]));
+    let pod = api.service_account("shop", "t");
+    let running = pod
+        .configure(holdup())
+        .args([
+            "-w",
+            "k8s://shop/job/migrate",
+            "-w",
+            "k8s://shop/db",
+            "-t",
+            "60s",
+        ])
+        .spawn();
+    running.wait_for_line(
+        "Job shop/migrate has not completed yet (1 active, 0 succeeded, 0 failed pods)",
+    );
+    api.wait_for_requests(1, |seen| watches(seen) && seen.kind == Some(Kind::Job));
+    api.put(
+        Kind::Job,
+        "shop",
+        job(
+            "migrate",
+            0,
+            3,
+            &[
+                (
+                    "FailureTarget",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                ),
+                (
+                    "Failed",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                ),
+            ],
+        ),
+    );
+    running
+        .finish()
+        .code(3)
+        .stderr_has("k8s://shop/job/migrate failed: BackoffLimitExceeded: Job has reached the specified backoff limit (3 failed pods)")
+        .stderr_has("waiting cannot fix this")
+        .took_between(secs(0.0), secs(10.0));
+    let watch = api
+        .requests()
+        .into_iter()
+        .find(|seen| watches(seen) && seen.kind == Some(Kind::Job))
+        .unwrap();
+    assert_eq!(
+        watch.param("fieldSelector").as_deref(),
+        Some("metadata.name=migrate")
+    );
+}
+
+#[test]
+fn a_job_created_late_is_waited_for_until_it_completes() {
+    let api = ApiServer::start();
+    api.allow_token("t", USER);
+    let pod = api.service_account("shop", "t");
+    let running = pod
+        .configure(holdup())
+        .args(["-w", "k8s://job/migrate", "-t", "30s"])
+        .spawn();
+    running.wait_for_line("Job shop/migrate does not exist yet");
+    api.wait_for_requests(1, watches);
+    api.put(Kind::Job, "shop", job("migrate", 1, 0, &[]));
+    api.put(
+        Kind::Job,
+        "shop",
+        job("migrate", 0, 0, &[("Complete", "", "")]),
+    );
+    running
+        .finish()
+        .code(0)
+        .stderr_has("k8s://job/migrate ready after ");
+}
+
+#[test]
+fn a_pod_in_crashloopbackoff_is_named() {
+    let api = ApiServer::start();
+    api.allow_token("t", USER);
+    api.put(Kind::Pod, "shop", pod("web-0", &[("app", "web")], true));
+    api.put(
+        Kind::Pod,
+        "shop",
+        crashing_pod("web-1", &[("app", "web")], 5),
+    );
+    api.put(Kind::Pod, "shop", pod("api-0", &[("app", "api")], false));
+    let pod_dir = api.service_account("shop", "t");
+    pod_dir
+        .configure(holdup())
+        .args(["-w", "k8s://shop/pods/app=web#min=2", "-t", "1500ms"])
+        .run()
+        .code(1)
+        .stderr_has("k8s://shop/pods/app=web not ready after 1.50s: 1 of 2 needed pods matching app=web in shop are Ready: web-1 is in CrashLoopBackOff (container app, exit code 1, 5 restarts)")
+        .stderr_lacks("api-0")
+        .stderr_lacks("timed out");
+}
+
+#[test]
+fn a_deleted_pod_no_longer_counts() {
+    let api = ApiServer::start();
+    api.allow_token("t", USER);
+    api.put(Kind::Pod, "shop", pod("web-0", &[("app", "web")], true));
+    api.put(Kind::Pod, "shop", pod("web-1", &[("app", "web")], false));
+    let pod_dir = api.service_account("shop", "t");
+    // Short attempts, so that each new reason is printed while the watch goes on.
+    let running = pod_dir
+        .configure(holdup())
+        .args([
+            "-w",
+            "k8s://shop/pods/app=web#min=2",
+            "-t",
+            "30s",
+            "--attempt-timeout",
+            "300ms",
+        ])
+        .spawn();
+    running.wait_for_line(
+        "1 of 2 needed pods matching app=web in shop are Ready: web-1 is not Ready (Running)",
+    );
+    api.wait_for_requests(1, watches);
+    api.delete(Kind::Pod, "shop", "web-0");
+    api.put(Kind::Pod, "shop", pod("web-1", &[("app", "web")], true));
+    running.wait_for_line("1 of 2 needed pods matching app=web in shop are Ready (1 pod matches)");
+    api.put(Kind::Pod, "shop", pod("web-2", &[("app", "web")], true));
+    running.finish().code(0);
+    assert_eq!(
+        api.requests().iter().filter(|seen| watches(seen)).count(),
+        1
+    );
+}
+
+#[test]
+fn the_deadline_holds_while_watching_and_the_reason_is_the_targets() {
+    let api = ApiServer::start();
+    api.allow_token("t", USER);
+    api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", false)]),
+    );
+    let pod = api.service_account("shop", "t");
+    // Attempts of 300 ms: the watch is taken up again and again, and never reported as a
+    // timeout.
+    pod.configure(holdup())
+        .args(["-w", "k8s://shop/db", "-t", "1500ms", "--attempt-timeout", "300ms"])
+        .run()
+        .code(1)
+        .stderr_has("k8s://shop/db not ready after 1.50s: Service shop/db has 0 ready endpoints of 1 needed (not ready: db-0)")
+        .stderr_lacks("timed out")
+        .took_between(secs(1.5), secs(2.5));
+    let requests = api.requests();
+    assert_eq!(
+        requests.iter().filter(|seen| watches(seen)).count(),
+        1,
+        "{requests:#?}"
+    );
+}
+
+#[test]
+fn an_api_server_that_never_answers_cannot_hold_past_the_deadline() {
+    let silent = Silent::start();
+    let api = ApiServer::start();
+    let pod = api.service_account("shop", "t");
+    pod.configure(holdup())
+        .env(
+            "KUBERNETES_SERVICE_PORT",
+            silent.address().port().to_string(),
+        )
+        .args(["-w", "k8s://shop/db", "-t", "1500ms"])
+        .run()
+        .code(1)
+        .stderr_has("timed out after 1.50s while listing endpointslices.discovery.k8s.io in shop")
+        .took_between(secs(1.5), secs(2.5));
+}
+
+#[test]
+fn an_expired_resource_version_is_listed_again() {
+    let api = ApiServer::start();
+    api.allow_token("t", USER);
+    api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", false)]),
+    );
+    let pod = api.service_account("shop", "t");
+    let running = pod
+        .configure(holdup())
+        .args(["-w", "k8s://shop/db", "-t", "30s"])
+        .spawn();
+    api.wait_for_requests(1, watches);
+    // The watch drops, the Service changes, and history is compacted past holdup's
+    // resourceVersion before it comes back.
+    api.missed_change(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", true)]),
+    );
+    running.finish().code(0);
+    let requests = api.requests();
+    let verbs: Vec<&str> = requests.iter().map(|seen| seen.verb.as_str()).collect();
+    assert_eq!(verbs, ["list", "watch", "watch", "list"], "{requests:#?}");
+}
+
+#[test]
+fn a_resumed_watch_starts_from_the_last_bookmark() {
+    let api = ApiServer::start();
+    api.allow_token("t", USER);
+    api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", false)]),
+    );
+    let pod = api.service_account("shop", "t");
+    let running = pod
+        .configure(holdup())
+        .args(["-w", "k8s://shop/db", "-t", "30s"])
+        .spawn();
+    let first = api.wait_for_requests(1, watches).remove(0);
+    api.unrelated_change();
+    api.unrelated_change();
+    let bookmark = api.bookmark();
+    assert_ne!(first.param("resourceVersion"), Some(bookmark.clone()));
+    // The bookmark is queued on the watch before it ends, so it is read first.
+    api.end_watches();
+    let resumed = api.wait_for_requests(2, watches).remove(1);
+    assert_eq!(resumed.param("resourceVersion"), Some(bookmark));
+    api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", true)]),
+    );
+    running.finish().code(0);
+}
+
+fn kubeconfig_with(api: &ApiServer, ci_user: &str) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(api.ca().pem());
+    format!(
+        r#"apiVersion: v1
+kind: Config
+current-context: laptop
+clusters:
+- name: laptop
+  cluster:
+    server: https://127.0.0.1:1
+- name: ci
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+users:
+- name: laptop
+  user:
+    token: laptop-token
+- name: ci
+  user:
+{ci_user}
+contexts:
+- name: laptop
+  context: {{cluster: laptop, user: laptop}}
+- name: ci
+  context:
+    cluster: ci
+    user: ci
+    namespace: shop
+"#,
+        server = api.url()
+    )
+}
+
+#[test]
+fn a_kubeconfig_context_with_a_token_and_inline_ca() {
+    let api = ApiServer::start();
+    api.allow_token("ci-token", "ci");
+    api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", true)]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_kubeconfig(dir.path(), &kubeconfig_with(&api, "    token: ci-token"));
+    holdup()
+        .env("KUBECONFIG", &config)
+        .env("KUBERNETES_SERVICE_HOST", "")
+        .args(["-w", "k8s://db#context=ci", "-t", "10s"])
+        .run()
+        .code(0)
+        .stderr_lacks("ci-token");
+    let requests = api.requests();
+    assert_eq!(requests[0].token.as_deref(), Some("ci-token"));
+    assert_eq!(requests[0].namespace, "shop", "the context's namespace");
+
+    // The current context (laptop) is used without #context: its server is closed.
+    holdup()
+        .env("KUBECONFIG", &config)
+        .args(["-w", "k8s://db", "-t", "500ms"])
+        .run()
+        .code(1)
+        .stderr_has("127.0.0.1:1: connection refused")
+        .stderr_lacks("laptop-token");
+}
+
+#[test]
+fn a_kubeconfig_user_with_a_client_certificate() {
+    let api = ApiServer::start();
+    api.put(
+        Kind::Job,
+        "shop",
+        job("migrate", 0, 0, &[("Complete", "", "")]),
+    );
+    let issued = api.ca().issue(&["holdup-ci"]);
+    let dir = tempfile::tempdir().unwrap();
+    // One from a file (relative to the kubeconfig), one inline.
+    std::fs::write(dir.path().join("client.crt"), &issued.certificate_pem).unwrap();
+    let key = base64::engine::general_purpose::STANDARD.encode(&issued.key_pem);
+    let user = format!("    client-certificate: client.crt\n    client-key-data: {key}");
+    let config = write_kubeconfig(dir.path(), &kubeconfig_with(&api, &user));
+    holdup()
+        .env("KUBECONFIG", &config)
+        .args(["-w", "k8s://shop/job/migrate#context=ci", "-t", "10s"])
+        .run()
+        .code(0);
+    let requests = api.requests();
+    assert!(
+        requests[0].client_certificate && requests[0].token.is_none(),
+        "{requests:#?}"
+    );
+}
+
+#[test]
+fn without_any_cluster_holdup_says_so_and_stops() {
+    let home = tempfile::tempdir().unwrap();
+    outside_any_cluster(holdup(), home.path())
+        .args(["-w", "k8s://shop/db", "-t", "30s"])
+        .run()
+        .code(3)
+        .stderr_has("no Kubernetes API server to ask: not in a cluster (KUBERNETES_SERVICE_HOST is not set) and no kubeconfig")
+        .took_between(secs(0.0), secs(5.0));
+}
+
+#[test]
+fn k8s_targets_are_checked_before_anything_is_probed() {
+    let home = tempfile::tempdir().unwrap();
+    let cases = [
+        ("k8s://Shop/db", "'Shop' is not a valid namespace"),
+        ("k8s://shop/deployment/web", "unknown kind 'deployment'"),
+        ("k8s://shop/db#min=0", "invalid option 'min=0'"),
+        (
+            "k8s://shop/job/m#port=pg",
+            "unknown option 'port' for k8s Job targets",
+        ),
+        (
+            "k8s://shop/pods/app%20in%20web",
+            "needs its values in parentheses",
+        ),
+    ];
+    for (target, expected) in cases {
+        outside_any_cluster(holdup(), home.path())
+            .args(["-w", target])
+            .run()
+            .code(2)
+            .stderr_has(expected);
+    }
+    // A dry run needs no cluster: it checks the targets only.
+    outside_any_cluster(holdup(), home.path())
+        .args([
+            "--dry-run",
+            "-w",
+            "k8s://shop/job/migrate",
+            "-w",
+            "k8s://db#min=2&port=pg",
+        ])
+        .run()
+        .code(0)
+        .stderr_has("would wait for k8s://shop/job/migrate");
+}
+
+/// A Role rule as a comparable value: (apiGroups, resources, verbs), each sorted.
+type Rule = (Vec<String>, Vec<String>, Vec<String>);
+
+fn strings(yaml: &Yaml) -> Vec<String> {
+    let mut items: Vec<String> = yaml
+        .as_vec()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    items.sort();
+    items
+}
+
+fn rules_of(role: &Yaml) -> Vec<Rule> {
+    role["rules"]
+        .as_vec()
+        .expect("a Role has rules")
+        .iter()
+        .map(|rule| {
+            (
+                strings(&rule["apiGroups"]),
+                strings(&rule["resources"]),
+                strings(&rule["verbs"]),
+            )
+        })
+        .collect()
+}
+
+/// The namespace a k8s:// target names, if any, and the resource it reads.
+fn namespace_and_resource(target: &str) -> (Option<&str>, &'static str) {
+    let path = target.trim_start_matches("k8s://");
+    let path = path.split('#').next().unwrap_or_default();
+    let is_kind =
+        |word: &str| ["service", "services", "svc", "job", "jobs", "pod", "pods"].contains(&word);
+    let (namespace, kind) = match path.split('/').collect::<Vec<_>>().as_slice() {
+        [kind, _] if is_kind(kind) => (None, *kind),
+        [namespace, _] => (Some(*namespace), "service"),
+        [namespace, kind, _] => (Some(*namespace), *kind),
+        _ => (None, "service"),
+    };
+    let resource = match kind {
+        "job" | "jobs" => "jobs",
+        "pod" | "pods" => "pods",
+        _ => "endpointslices",
+    };
+    (namespace, resource)
+}
+
+fn is_holdup(container: &Yaml) -> bool {
+    let image = container["image"].as_str().unwrap_or_default();
+    let image_name = image.rsplit('/').next().unwrap_or_default();
+    let command = container["command"][0].as_str().unwrap_or_default();
+    image_name.starts_with("holdup:") || image_name == "holdup" || command.ends_with("holdup")
+}
+
+/// Every manifest in examples/kubernetes: the holdup initContainers' arguments pass
+/// `--dry-run`, and each Role grants exactly the rules the README lists for the forms its
+/// pods wait for, to the service account those pods run as.
+#[test]
+fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut documents = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(root.join("examples/kubernetes"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        })
+        .collect();
+    files.sort();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let parsed =
+            YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        documents.extend(parsed.into_iter().filter(|document| !document.is_null()));
+    }
+    assert!(!documents.is_empty(), "no manifests in examples/kubernetes");
+
+    // The README's Role: one rule per form, named by the resource it grants.
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let block = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap_or_default())
+        .find(|block| block.contains("kind: Role"))
+        .expect("the README shows the Role holdup needs");
+    let readme_role = YamlLoader::load_from_str(block).unwrap().remove(0);
+    let documented: BTreeMap<String, Rule> = rules_of(&readme_role)
+        .into_iter()
+        .map(|rule| (rule.1.join(","), rule))
+        .collect();
+    assert_eq!(
+        documented.keys().collect::<Vec<_>>(),
+        ["endpointslices", "jobs", "pods"]
+    );
+
+    let home = tempfile::tempdir().unwrap();
+    // (namespace of the objects, namespace and name of the service account) → the
+    // resources its holdup containers read there.
+    let mut needs: BTreeMap<(String, String, String), BTreeSet<&str>> = BTreeMap::new();
+    let mut checked = 0;
+    for document in &documents {
+        let namespace = document["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let pod = match document["kind"].as_str() {
+            Some("Pod") => &document["spec"],
+            Some("CronJob") => &document["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            _ => &document["spec"]["template"]["spec"],
+        };
+        let account = pod["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        for container in pod["initContainers"].as_vec().into_iter().flatten() {
+            if !is_holdup(container) {
+                continue;
+            }
+            let mut argv: Vec<String> = container["command"]
+                .as_vec()
+                .into_iter()
+                .flatten()
+                .skip(1)
+                .chain(container["args"].as_vec().into_iter().flatten())
+                .map(|arg| arg.as_str().expect("arguments are strings").to_string())
+                .collect();
+            argv.insert(0, "--dry-run".into());
+            let mut run = outside_any_cluster(holdup(), home.path()).args(&argv);
+            for variable in container["env"].as_vec().into_iter().flatten() {
+                if let (Some(name), Some(value)) =
+                    (variable["name"].as_str(), variable["value"].as_str())
+                {
+                    run = run.env(name, value);
+                }
+            }
+            let finished = run.run();
+            finished.code(0);
+            let targets = argv.iter().filter_map(|arg| {
+                arg.strip_prefix("--wait-for=")
+                    .filter(|target| target.starts_with("k8s://"))
+            });
+            for target in targets {
+                let (in_namespace, resource) = namespace_and_resource(target);
+                let key = (
+                    in_namespace.unwrap_or(&namespace).to_string(),
+                    namespace.clone(),
+                    account.clone(),
+                );
+                needs.entry(key).or_default().insert(resource);
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 1,
+        "no holdup initContainer found in examples/kubernetes"
+    );
+
+    for ((namespace, account_namespace, account), resources) in &needs {
+        let binding = documents
+            .iter()
+            .find(|document| {
+                document["kind"].as_str() == Some("RoleBinding")
+                    && document["metadata"]["namespace"].as_str() == Some(namespace)
+                    && document["subjects"]
+                        .as_vec()
+                        .into_iter()
+                        .flatten()
+                        .any(|subject| {
+                            subject["kind"].as_str() == Some("ServiceAccount")
+                                && subject["name"].as_str() == Some(account)
+                        })
+            })
+            .unwrap_or_else(|| {
+                panic!("no RoleBinding in {namespace} for service account {account_namespace}/{account}")
+            });
+        let role_name = binding["roleRef"]["name"].as_str().unwrap();
+        let role = documents
+            .iter()
+            .find(|document| {
+                document["kind"].as_str() == Some("Role")
+                    && document["metadata"]["name"].as_str() == Some(role_name)
+                    && document["metadata"]["namespace"].as_str() == Some(namespace)
+            })
+            .unwrap_or_else(|| panic!("no Role {namespace}/{role_name}"));
+        assert!(
+            documents.iter().any(
+                |document| document["kind"].as_str() == Some("ServiceAccount")
+                    && document["metadata"]["name"].as_str() == Some(account)
+            ),
+            "no ServiceAccount {account}"
+        );
+        let mut granted = rules_of(role);
+        granted.sort();
+        let mut expected: Vec<Rule> = resources
+            .iter()
+            .map(|resource| documented[*resource].clone())
+            .collect();
+        expected.sort();
+        assert_eq!(
+            granted, expected,
+            "Role {namespace}/{role_name} must grant exactly what holdup needs"
+        );
+    }
+}

@@ -1,0 +1,731 @@
+//! A stand-in for the Kubernetes API server, enough for holdup's calls: HTTPS with a test
+//! CA, bearer tokens and client certificates, RBAC refusals, list and watch of
+//! EndpointSlices, Jobs and Pods in the API reference's JSON shapes (resourceVersion,
+//! watch events one per line, BOOKMARK, ERROR with a 410 Status once history is expired).
+//! Tests change its objects and rules while holdup runs, and look at the requests it got.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use http_body_util::{Either, Full};
+use hyper::body::{Bytes, Frame, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use serde_json::{Value, json};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use super::Holdup;
+use super::tls::TestCa;
+
+/// The kinds of object the server knows, by their plural resource name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    EndpointSlice,
+    Job,
+    Pod,
+}
+
+impl Kind {
+    fn from_path(api: &str, plural: &str) -> Option<Kind> {
+        match (api, plural) {
+            ("apis/discovery.k8s.io/v1", "endpointslices") => Some(Kind::EndpointSlice),
+            ("apis/batch/v1", "jobs") => Some(Kind::Job),
+            ("api/v1", "pods") => Some(Kind::Pod),
+            _ => None,
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::EndpointSlice => "endpointslices",
+            Kind::Job => "jobs",
+            Kind::Pod => "pods",
+        }
+    }
+
+    fn group(self) -> &'static str {
+        match self {
+            Kind::EndpointSlice => "discovery.k8s.io",
+            Kind::Job => "batch",
+            Kind::Pod => "",
+        }
+    }
+
+    fn api_version(self) -> &'static str {
+        match self {
+            Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::Job => "batch/v1",
+            Kind::Pod => "v1",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::Job => "Job",
+            Kind::Pod => "Pod",
+        }
+    }
+}
+
+/// One request the server answered.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// `list` or `watch`.
+    pub verb: String,
+    pub kind: Option<Kind>,
+    pub namespace: String,
+    /// The query string as sent.
+    pub query: String,
+    /// The bearer token, if any.
+    pub token: Option<String>,
+    pub client_certificate: bool,
+    /// The HTTP status answered.
+    pub status: u16,
+}
+
+impl Seen {
+    /// The value of a query parameter.
+    pub fn param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+}
+
+struct Watcher {
+    kind: Kind,
+    namespace: String,
+    labels: Option<String>,
+    fields: Option<String>,
+    bookmarks: bool,
+    events: UnboundedSender<Bytes>,
+}
+
+#[derive(Default)]
+struct Cluster {
+    revision: u64,
+    objects: BTreeMap<(Kind, String, String), Value>,
+    /// Every change: (resourceVersion, kind, namespace, event type, object).
+    history: Vec<(u64, Kind, String, &'static str, Value)>,
+    /// Watches from a resourceVersion below this are answered 410 Gone.
+    oldest_kept: u64,
+    /// Accepted bearer tokens and the user each one is.
+    tokens: BTreeMap<String, String>,
+    /// (resource, verb) pairs RBAC refuses.
+    forbidden: Vec<(Kind, String)>,
+    watchers: Vec<Watcher>,
+    requests: Vec<Seen>,
+}
+
+impl Cluster {
+    fn put(&mut self, kind: Kind, namespace: &str, mut object: Value) {
+        self.revision += 1;
+        object["kind"] = json!(kind.name());
+        object["apiVersion"] = json!(kind.api_version());
+        object["metadata"]["namespace"] = json!(namespace);
+        object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+        let name = object["metadata"]["name"].as_str().unwrap().to_string();
+        let key = (kind, namespace.to_string(), name);
+        let event = if self.objects.contains_key(&key) {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        self.objects.insert(key, object.clone());
+        self.record(kind, namespace, event, object);
+    }
+
+    fn record(&mut self, kind: Kind, namespace: &str, event: &'static str, object: Value) {
+        self.history.push((
+            self.revision,
+            kind,
+            namespace.to_string(),
+            event,
+            object.clone(),
+        ));
+        let line = event_line(event, &object);
+        self.watchers.retain(|watcher| {
+            !watcher.matches(kind, namespace, &object) || watcher.events.send(line.clone()).is_ok()
+        });
+    }
+}
+
+impl Watcher {
+    fn matches(&self, kind: Kind, namespace: &str, object: &Value) -> bool {
+        kind == self.kind
+            && namespace == self.namespace
+            && selected(object, &self.labels, &self.fields)
+    }
+}
+
+/// `key=value` and `key!=value` label requirements, and `metadata.name=NAME` fields: all
+/// that holdup sends in these tests.
+fn selected(object: &Value, labels: &Option<String>, fields: &Option<String>) -> bool {
+    let labels_ok = labels.as_deref().is_none_or(|selector| {
+        selector.split(',').all(|requirement| {
+            let (key, value, equal) = match requirement.split_once("!=") {
+                Some((key, value)) => (key, value, false),
+                None => match requirement.split_once('=') {
+                    Some((key, value)) => (key, value, true),
+                    None => return object["metadata"]["labels"].get(requirement).is_some(),
+                },
+            };
+            (object["metadata"]["labels"][key].as_str() == Some(value)) == equal
+        })
+    });
+    let fields_ok = fields.as_deref().is_none_or(|selector| {
+        selector
+            .strip_prefix("metadata.name=")
+            .is_some_and(|name| object["metadata"]["name"].as_str() == Some(name))
+    });
+    labels_ok && fields_ok
+}
+
+fn event_line(event: &str, object: &Value) -> Bytes {
+    Bytes::from(format!("{}\n", json!({"type": event, "object": object})))
+}
+
+fn status(code: u16, reason: &str, message: &str, details: Option<Value>) -> Value {
+    let mut status = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "message": message, "reason": reason, "code": code,
+    });
+    if let Some(details) = details {
+        status["details"] = details;
+    }
+    status
+}
+
+/// A watch response body: the events sent to it, as they come.
+struct Events(UnboundedReceiver<Bytes>);
+
+impl hyper::body::Body for Events {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+type Body = Either<Full<Bytes>, Events>;
+
+/// The fake API server, on 127.0.0.1 with a certificate of its own test CA.
+pub struct ApiServer {
+    address: SocketAddr,
+    ca: TestCa,
+    cluster: Arc<(Mutex<Cluster>, Condvar)>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl ApiServer {
+    pub fn start() -> ApiServer {
+        let ca = TestCa::new("holdup test cluster CA");
+        let issued = ca.issue(&["127.0.0.1", "kubernetes.default.svc"]);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca.pem().as_bytes()).unwrap())
+            .unwrap();
+        // Client certificates are checked when given; tokens work without one.
+        let clients =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(clients)
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(issued.certificate_pem.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        let cluster: Arc<(Mutex<Cluster>, Condvar)> = Arc::default();
+        let shared = cluster.clone();
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
+                let acceptor = acceptor.clone();
+                let cluster = shared.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let client_certificate = stream.get_ref().1.peer_certificates().is_some();
+                    let service = hyper::service::service_fn(move |request| {
+                        let response = answer(&cluster, &request, client_certificate);
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        ApiServer {
+            address,
+            ca,
+            cluster,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.address)
+    }
+
+    pub fn ca(&self) -> &TestCa {
+        &self.ca
+    }
+
+    fn with<T>(&self, change: impl FnOnce(&mut Cluster) -> T) -> T {
+        let (cluster, changed) = &*self.cluster;
+        let result = change(&mut cluster.lock().unwrap());
+        changed.notify_all();
+        result
+    }
+
+    /// Accepts `token` as the bearer token of `user` (`system:serviceaccount:NS:NAME`).
+    pub fn allow_token(&self, token: &str, user: &str) {
+        self.with(|cluster| cluster.tokens.insert(token.into(), user.into()));
+    }
+
+    pub fn revoke_token(&self, token: &str) {
+        self.with(|cluster| cluster.tokens.remove(token));
+    }
+
+    /// RBAC refuses `verb` on `kind` from now on.
+    pub fn forbid(&self, kind: Kind, verb: &str) {
+        self.with(|cluster| cluster.forbidden.push((kind, verb.into())));
+    }
+
+    /// RBAC allows `verb` on `kind` again (the RoleBinding was applied).
+    pub fn permit(&self, kind: Kind, verb: &str) {
+        self.with(|cluster| {
+            cluster
+                .forbidden
+                .retain(|rule| *rule != (kind, verb.into()))
+        });
+    }
+
+    /// Creates or replaces an object (kind, apiVersion, namespace and resourceVersion are
+    /// filled in) and tells the watches that select it.
+    pub fn put(&self, kind: Kind, namespace: &str, object: Value) {
+        self.with(|cluster| cluster.put(kind, namespace, object));
+    }
+
+    pub fn delete(&self, kind: Kind, namespace: &str, name: &str) {
+        self.with(|cluster| {
+            let key = (kind, namespace.to_string(), name.to_string());
+            if let Some(mut object) = cluster.objects.remove(&key) {
+                cluster.revision += 1;
+                object["metadata"]["resourceVersion"] = json!(cluster.revision.to_string());
+                cluster.record(kind, namespace, "DELETED", object);
+            }
+        });
+    }
+
+    /// Ends every watch, then creates or replaces an object while none is open, and
+    /// compacts history past the change: a watch resumed from before it gets 410 Gone.
+    pub fn missed_change(&self, kind: Kind, namespace: &str, object: Value) {
+        self.with(|cluster| {
+            cluster.watchers.clear();
+            cluster.put(kind, namespace, object);
+            cluster.oldest_kept = cluster.revision + 1;
+        });
+    }
+
+    /// Ends every open watch, as an API server does now and then.
+    pub fn end_watches(&self) {
+        self.with(|cluster| cluster.watchers.clear());
+    }
+
+    /// Sends a BOOKMARK at the current resourceVersion to watches that asked for them;
+    /// returns that resourceVersion.
+    pub fn bookmark(&self) -> String {
+        self.with(|cluster| {
+            let at = cluster.revision.to_string();
+            for watcher in cluster.watchers.iter().filter(|watcher| watcher.bookmarks) {
+                let object = json!({"kind": watcher.kind.name(), "apiVersion": watcher.kind.api_version(),
+                                    "metadata": {"resourceVersion": at}});
+                let _ = watcher.events.send(event_line("BOOKMARK", &object));
+            }
+            at
+        })
+    }
+
+    /// Moves the resourceVersion on with a change no target looks at.
+    pub fn unrelated_change(&self) {
+        let name = format!("other-{}", self.with(|cluster| cluster.revision));
+        self.put(
+            Kind::Pod,
+            "elsewhere",
+            pod(&name, &[("app", "other")], true),
+        );
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.with(|cluster| cluster.requests.clone())
+    }
+
+    /// Waits until `count` requests satisfy `matches` (failing the test after 30 s).
+    #[track_caller]
+    pub fn wait_for_requests(&self, count: usize, matches: impl Fn(&Seen) -> bool) -> Vec<Seen> {
+        let limit = Instant::now() + Duration::from_secs(30);
+        let (cluster, changed) = &*self.cluster;
+        let mut guard = cluster.lock().unwrap();
+        loop {
+            let found: Vec<Seen> = guard
+                .requests
+                .iter()
+                .filter(|seen| matches(seen))
+                .cloned()
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            let left = limit.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "the API server never got {count} such requests: {:#?}",
+                guard.requests
+            );
+            guard = changed.wait_timeout(guard, left).unwrap().0;
+        }
+    }
+
+    /// A service-account directory (token, ca.crt, namespace) for a pod in `namespace`.
+    pub fn service_account(&self, namespace: &str, token: &str) -> ServiceAccount {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.crt"), self.ca.pem()).unwrap();
+        std::fs::write(dir.path().join("namespace"), namespace).unwrap();
+        std::fs::write(dir.path().join("token"), token).unwrap();
+        ServiceAccount {
+            dir,
+            port: self.port(),
+        }
+    }
+}
+
+/// What the kubelet mounts into a pod, and the variables it sets.
+pub struct ServiceAccount {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl ServiceAccount {
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Replaces the token, as the kubelet does when it rotates a bound token.
+    pub fn rotate_token(&self, token: &str) {
+        let fresh = self.dir.path().join("token.new");
+        std::fs::write(&fresh, token).unwrap();
+        std::fs::rename(fresh, self.dir.path().join("token")).unwrap();
+    }
+
+    /// holdup as run in this pod: in-cluster variables, no kubeconfig.
+    pub fn configure(&self, holdup: Holdup) -> Holdup {
+        holdup
+            .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+            .env("KUBERNETES_SERVICE_PORT", self.port.to_string())
+            .env("HOLDUP_SERVICE_ACCOUNT_DIR", self.dir.path())
+            .env("KUBECONFIG", "")
+            .env("HOME", self.dir.path())
+    }
+}
+
+/// holdup with no cluster around it at all (no in-cluster variables, no kubeconfig).
+pub fn outside_any_cluster(holdup: Holdup, home: &Path) -> Holdup {
+    holdup
+        .env("KUBERNETES_SERVICE_HOST", "")
+        .env("KUBECONFIG", "")
+        .env("HOME", home)
+}
+
+/// Writes a kubeconfig file and returns its path.
+pub fn write_kubeconfig(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn answer(
+    cluster: &Arc<(Mutex<Cluster>, Condvar)>,
+    request: &Request<Incoming>,
+    client_certificate: bool,
+) -> Response<Body> {
+    let (lock, changed) = &**cluster;
+    let mut cluster = lock.lock().unwrap();
+    let query = request.uri().query().unwrap_or_default().to_string();
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let mut seen = Seen {
+        verb: "list".into(),
+        kind: None,
+        namespace: String::new(),
+        query,
+        token: token.clone(),
+        client_certificate,
+        status: 200,
+    };
+    if seen
+        .param("watch")
+        .is_some_and(|watch| watch == "1" || watch == "true")
+    {
+        seen.verb = "watch".into();
+    }
+    let response = route(&mut cluster, request, &mut seen, token, client_certificate);
+    seen.status = response.status().as_u16();
+    cluster.requests.push(seen);
+    changed.notify_all();
+    response
+}
+
+fn json_response(code: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Either::Left(Full::new(Bytes::from(body.to_string()))))
+        .unwrap()
+}
+
+fn route(
+    cluster: &mut Cluster,
+    request: &Request<Incoming>,
+    seen: &mut Seen,
+    token: Option<String>,
+    client_certificate: bool,
+) -> Response<Body> {
+    let user = match token {
+        Some(token) => cluster.tokens.get(&token).cloned(),
+        None if client_certificate => Some("holdup-ci".to_string()),
+        None => None,
+    };
+    let Some(user) = user else {
+        return json_response(401, &status(401, "Unauthorized", "Unauthorized", None));
+    };
+    // /api/v1/namespaces/NS/pods, /apis/GROUP/VERSION/namespaces/NS/RESOURCE
+    let path = request.uri().path().trim_start_matches('/');
+    let Some((api, rest)) = path.split_once("/namespaces/") else {
+        return json_response(
+            404,
+            &status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+                None,
+            ),
+        );
+    };
+    let Some((namespace, plural)) = rest.split_once('/') else {
+        return json_response(404, &status(404, "NotFound", "not found", None));
+    };
+    let Some(kind) = Kind::from_path(api, plural) else {
+        return json_response(
+            404,
+            &status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+                None,
+            ),
+        );
+    };
+    seen.kind = Some(kind);
+    seen.namespace = namespace.to_string();
+    if cluster.forbidden.contains(&(kind, seen.verb.clone())) {
+        let group = kind.group();
+        let shown = if group.is_empty() {
+            kind.plural().to_string()
+        } else {
+            format!("{}.{group}", kind.plural())
+        };
+        let message = format!(
+            "{shown} is forbidden: User \"{user}\" cannot {} resource \"{}\" in API group \"{group}\" in the namespace \"{namespace}\"",
+            seen.verb,
+            kind.plural()
+        );
+        let details = json!({"group": group, "kind": kind.plural()});
+        return json_response(403, &status(403, "Forbidden", &message, Some(details)));
+    }
+    let labels = seen.param("labelSelector");
+    let fields = seen.param("fieldSelector");
+    if seen.verb == "list" {
+        let items: Vec<Value> = cluster
+            .objects
+            .iter()
+            .filter(|((k, ns, _), object)| {
+                *k == kind && ns == namespace && selected(object, &labels, &fields)
+            })
+            .map(|(_, object)| {
+                // Items of a list carry no kind or apiVersion of their own.
+                let mut item = object.clone();
+                if let Some(map) = item.as_object_mut() {
+                    map.remove("kind");
+                    map.remove("apiVersion");
+                }
+                item
+            })
+            .collect();
+        let list = json!({
+            "kind": format!("{}List", kind.name()),
+            "apiVersion": kind.api_version(),
+            "metadata": {"resourceVersion": cluster.revision.to_string()},
+            "items": items,
+        });
+        return json_response(200, &list);
+    }
+    let from: u64 = seen
+        .param("resourceVersion")
+        .and_then(|version| version.parse().ok())
+        .unwrap_or(0);
+    let (events, receiver) = unbounded_channel();
+    if from + 1 < cluster.oldest_kept {
+        // What a real API server does for a watch from a compacted resourceVersion.
+        let gone = status(
+            410,
+            "Expired",
+            &format!("too old resource version: {from} ({})", cluster.oldest_kept),
+            None,
+        );
+        let _ = events.send(event_line("ERROR", &gone));
+        drop(events);
+    } else {
+        let watcher = Watcher {
+            kind,
+            namespace: namespace.to_string(),
+            labels,
+            fields,
+            bookmarks: seen.param("allowWatchBookmarks").as_deref() == Some("true"),
+            events,
+        };
+        for (version, k, ns, event, object) in &cluster.history {
+            if *version > from && watcher.matches(*k, ns, object) {
+                let _ = watcher.events.send(event_line(event, object));
+            }
+        }
+        cluster.watchers.push(watcher);
+    }
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(Either::Right(Events(receiver)))
+        .unwrap()
+}
+
+/// An EndpointSlice of `service` with one endpoint per (pod, ready), exposing a port named
+/// `port`.
+pub fn endpoint_slice(service: &str, port: &str, endpoints: &[(&str, bool)]) -> Value {
+    let endpoints: Vec<Value> = endpoints
+        .iter()
+        .enumerate()
+        .map(|(index, (pod, ready))| {
+            json!({
+                "addresses": [format!("10.244.0.{}", index + 10)],
+                "conditions": {"ready": ready, "serving": ready, "terminating": false},
+                "nodeName": "node-1",
+                "targetRef": {"kind": "Pod", "name": pod, "namespace": "shop", "uid": format!("uid-{pod}")},
+            })
+        })
+        .collect();
+    json!({
+        "metadata": {
+            "name": format!("{service}-abc12"),
+            "generateName": format!("{service}-"),
+            "labels": {"kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+        },
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+        "ports": [{"name": port, "port": 5432, "protocol": "TCP"}],
+    })
+}
+
+/// A Job with the given status conditions (`[("Failed", "BackoffLimitExceeded", "…")]`).
+pub fn job(name: &str, active: u32, failed: u32, conditions: &[(&str, &str, &str)]) -> Value {
+    let conditions: Vec<Value> = conditions
+        .iter()
+        .map(|(kind, reason, message)| {
+            json!({"type": kind, "status": "True", "reason": reason, "message": message,
+                   "lastProbeTime": "2026-11-22T10:00:00Z", "lastTransitionTime": "2026-11-22T10:00:00Z"})
+        })
+        .collect();
+    json!({
+        "metadata": {"name": name, "labels": {"job-name": name}},
+        "spec": {"backoffLimit": 2, "completions": 1, "parallelism": 1},
+        "status": {"active": active, "failed": failed, "conditions": conditions, "startTime": "2026-11-22T09:59:00Z"},
+    })
+}
+
+/// A Running pod with `labels`, Ready or not.
+pub fn pod(name: &str, labels: &[(&str, &str)], ready: bool) -> Value {
+    let labels: serde_json::Map<String, Value> = labels
+        .iter()
+        .map(|(key, value)| (key.to_string(), json!(value)))
+        .collect();
+    let condition = if ready { "True" } else { "False" };
+    json!({
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Ready", "status": condition},
+                {"type": "ContainersReady", "status": condition},
+            ],
+            "containerStatuses": [{"name": "app", "ready": ready, "restartCount": 0,
+                                   "image": "registry.example/app:1", "state": {"running": {"startedAt": "2026-11-22T10:00:00Z"}}}],
+        },
+    })
+}
+
+/// A pod whose container `app` keeps crashing with exit code 1.
+pub fn crashing_pod(name: &str, labels: &[(&str, &str)], restarts: u32) -> Value {
+    let mut pod = pod(name, labels, false);
+    pod["status"]["containerStatuses"] = json!([{
+        "name": "app", "ready": false, "restartCount": restarts, "image": "registry.example/app:1",
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container=app"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
+    }]);
+    pod
+}
