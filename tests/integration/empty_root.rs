@@ -1,14 +1,18 @@
 //! The shipped static binary in an empty root: a chroot holding nothing but /holdup (no
-//! dynamic loader, no libc, no /dev, no /proc, no CA store), plus /etc/hosts or a CA file
-//! when a test puts one there. What must work there: tcp, http(s) and postgres targets
-//! (real servers on loopback), retries (whose jitter needs random numbers without
-//! /dev/urandom), built-in TLS roots and CA files, names from /etc/hosts, and a reason
-//! when a name cannot be resolved for lack of /etc/resolv.conf.
+//! dynamic loader, no libc, no /dev, no /proc, no CA store), plus a CA file, /etc/hosts
+//! or /etc/resolv.conf when a test puts one there. What must work there: tcp, http(s),
+//! postgres and dns targets (real servers on loopback), retries (whose jitter needs random
+//! numbers without /dev/urandom), built-in TLS roots and CA files, names from /etc/hosts
+//! and through /etc/resolv.conf, and a reason when a name cannot be resolved for lack of
+//! /etc/resolv.conf.
 
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
+use crate::support::dns::{DnsServer, a};
 use crate::support::docker::{need, static_binary};
 use crate::support::net::{ClosedPort, HttpServer};
 use crate::support::postgres::{APP_DB, APP_PASSWORD, APP_USER, PgServer, free_port};
@@ -227,4 +231,58 @@ fn a_postgres_session_over_tls_by_a_name_from_etc_hosts_in_an_empty_root() {
             "postgres://{APP_USER}@db.internal:{port}/{APP_DB}?sslmode=verify-full&sslrootcert=/ca.pem ready after"
         ))
         .stderr_lacks(APP_PASSWORD);
+}
+
+#[test]
+fn dns_targets_and_names_through_resolv_conf_in_an_empty_root() {
+    let Some(root) = EmptyRoot::new("dns_targets_and_names_through_resolv_conf_in_an_empty_root")
+    else {
+        return;
+    };
+    // resolv.conf has no port: the server gets port 53 of a loopback address of its own.
+    let dns = on_port_53(|address| DnsServer::start_on(address, "internal."));
+    let dns_ip = dns.address().ip();
+    root.add(
+        "/etc/resolv.conf",
+        &format!("nameserver {dns_ip}\nsearch holdup-test.internal\noptions timeout:1\n"),
+    );
+    let port = ClosedPort::new();
+    let tcp_port = port.port();
+    let _listening = port.open();
+    // Both names are missing at first and added while holdup waits.
+    let running = root
+        .holdup(&[
+            "-w",
+            &format!("tcp://db:{tcp_port}"),
+            "-w",
+            "dns://cache.holdup-test.internal#type=A&expect=127.0.0.2",
+            "-t",
+            "30s",
+        ])
+        .spawn();
+    // One "waiting for" line from each target, in either order.
+    running.wait_for_line("waiting for ");
+    running.wait_for_line("waiting for ");
+    dns.set("db.holdup-test", vec![a("127.0.0.1")]);
+    dns.set("cache.holdup-test", vec![a("127.0.0.2")]);
+    running
+        .finish()
+        .code(0)
+        .stderr_has(&format!("tcp://db:{tcp_port} ready after"))
+        .stderr_has("dns://cache.holdup-test.internal ready after");
+}
+
+/// Starts `server` on port 53 of a free 127.x.y.z (chroot already needs root, and so does
+/// port 53).
+fn on_port_53<S>(server: impl Fn(SocketAddr) -> io::Result<S>) -> S {
+    let pid = std::process::id().to_le_bytes();
+    let mut last_error = None;
+    for attempt in 0..32u8 {
+        let ip = Ipv4Addr::new(127, 53, pid[0] ^ attempt, pid[1].clamp(2, 254));
+        match server(SocketAddr::new(IpAddr::V4(ip), 53)) {
+            Ok(server) => return server,
+            Err(error) => last_error = Some(error),
+        }
+    }
+    panic!("no free 127.53.x.y:53 address: {last_error:?}");
 }
