@@ -70,8 +70,8 @@ pub(super) fn tls_config(
             }
             Some(Roots::BuiltIn)
         }
-        // Unlike libpq, a named file that cannot be read is an error in every mode: a typo
-        // must not quietly turn certificate checks off.
+        // Unlike libpq, a named file that cannot be read is an error in every mode that may
+        // use TLS: a typo must not quietly turn certificate checks off.
         Some(path) => Some(Roots::File(PathBuf::from(path))),
         None => home
             .map(|home| Path::new(&home).join(".postgresql/root.crt"))
