@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support::docker::{
-    Compose, Image, State, compose_command, docker, docker_time, engine, first_log_time, need,
+    Compose, Image, State, compose_command, docker, docker_time, engine, first_log_time,
     repository, static_binary, unique_name,
 };
 use crate::support::net::{ClosedPort, HttpServer};
 use crate::support::tls::TestCa;
-use crate::support::{Holdup, RUN_LIMIT};
+use crate::support::{Holdup, RUN_LIMIT, need};
 
 /// The final stage of docker/Dockerfile (what users build) and docker/Dockerfile.prebuilt
 /// (what CI builds) must not drift apart: same labels, user, entrypoint. Only where the

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 use crate::support::dns::{DnsServer, a};
-use crate::support::docker::{need, static_binary};
+use crate::support::docker::static_binary;
 use crate::support::net::{ClosedPort, HttpServer};
 use crate::support::postgres::{APP_DB, APP_PASSWORD, APP_USER, PgServer, free_port};
 use crate::support::tls::TestCa;
-use crate::support::{Holdup, Running};
+use crate::support::{Holdup, Running, need};
 
 /// A temporary root folder holding the static binary as /holdup.
 struct EmptyRoot {

@@ -5,7 +5,7 @@
 //! These tests run whenever their prerequisites are there. In CI (`CI=true`) a missing
 //! prerequisite fails the test; elsewhere the test prints a notice and returns.
 
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,26 +18,6 @@ pub const DOCKER_LIMIT: Duration = Duration::from_secs(300);
 /// The repository's top folder.
 pub fn repository() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false" && value != "0")
-}
-
-/// `Some` when the prerequisite is there. Otherwise fails the test in CI, and elsewhere
-/// prints a notice and returns `None` so that the test can return.
-#[track_caller]
-pub fn need<T>(test: &str, prerequisite: Result<T, String>) -> Option<T> {
-    match prerequisite {
-        Ok(found) => Some(found),
-        Err(why) => {
-            assert!(!in_ci(), "{test}: {why} (CI must run this test)");
-            // Straight to stderr: libtest hides what a passing test prints with eprintln!,
-            // and a skipped test must never pass silently.
-            let _ = writeln!(std::io::stderr(), "notice: skipping {test}: {why}");
-            None
-        }
-    }
 }
 
 /// The fully static release binary, built by `scripts/build-static`; `./scripts/test`

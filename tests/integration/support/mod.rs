@@ -9,7 +9,7 @@ pub mod postgres;
 pub mod tls;
 
 use std::ffi::OsStr;
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,29 @@ use std::time::{Duration, Instant};
 
 /// Longest any single run of holdup may take before a test gives up on it.
 pub const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// Whether this is a CI run (`CI` set to anything but empty, `false` or `0`), where every
+/// test must really run.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false" && value != "0")
+}
+
+/// `Some` when a test's prerequisite (root, a Docker engine, the static binary) is there.
+/// Otherwise fails the test in CI, and elsewhere prints a notice and returns `None` so
+/// that the test can return.
+#[track_caller]
+pub fn need<T>(test: &str, prerequisite: Result<T, String>) -> Option<T> {
+    match prerequisite {
+        Ok(found) => Some(found),
+        Err(why) => {
+            assert!(!in_ci(), "{test}: {why} (CI must run this test)");
+            // Straight to stderr: libtest hides what a passing test prints with eprintln!,
+            // and a skipped test must never pass silently.
+            let _ = writeln!(std::io::stderr(), "notice: skipping {test}: {why}");
+            None
+        }
+    }
+}
 
 /// A holdup command line to run.
 pub struct Holdup {
@@ -34,9 +57,7 @@ pub fn holdup() -> Holdup {
 impl Holdup {
     /// Holdup run through another program (`unshare ...`): `wrapper wrapper_args holdup args`.
     pub fn wrapped_in(wrapper: &str, wrapper_args: &[&str]) -> Holdup {
-        let mut command = command(wrapper.as_ref());
-        command.args(wrapper_args).arg(env!("CARGO_BIN_EXE_holdup"));
-        Holdup { command }
+        Holdup::command_line(wrapper, wrapper_args).arg(env!("CARGO_BIN_EXE_holdup"))
     }
 
     /// Any command line whose output and end are checked like holdup's: the static binary
