@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::wait_until;
+
 /// Longest a docker or compose command may take (an image build on a busy machine).
 pub const DOCKER_LIMIT: Duration = Duration::from_secs(300);
 
@@ -86,18 +88,12 @@ pub fn run_within(mut command: Command, limit: Duration) -> Result<Output, Strin
         let _ = stderr_pipe.read_to_end(&mut bytes);
         bytes
     });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| format!("{shown}: {e}"))? {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("{shown} still running after {limit:?}"));
-        }
-        // No portable wait-with-timeout in std; these commands take seconds.
-        thread::sleep(Duration::from_millis(20));
+    let status =
+        wait_until(&mut child, Instant::now() + limit).map_err(|e| format!("{shown}: {e}"))?;
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("{shown} still running after {limit:?}"));
     };
     Ok(Output {
         status,

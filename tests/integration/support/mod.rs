@@ -9,7 +9,7 @@ pub mod postgres;
 pub mod tls;
 
 use std::ffi::OsStr;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -38,6 +38,31 @@ pub fn need<T>(test: &str, prerequisite: Result<T, String>) -> Option<T> {
             // and a skipped test must never pass silently.
             let _ = writeln!(std::io::stderr(), "notice: skipping {test}: {why}");
             None
+        }
+    }
+}
+
+/// Waits for `child` to end, until `limit`; `None` if it is still running then.
+pub fn wait_until(child: &mut Child, limit: Instant) -> io::Result<Option<ExitStatus>> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() > limit {
+            return Ok(None);
+        }
+        // Polling the child: there is no portable wait-with-timeout in std.
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The first line from `lines` that contains `needle`, waiting until `limit`.
+pub fn first_line_with(lines: &Receiver<String>, needle: &str, limit: Instant) -> Option<String> {
+    loop {
+        match lines.recv_timeout(limit.saturating_duration_since(Instant::now())) {
+            Ok(line) if line.contains(needle) => return Some(line),
+            Ok(_) => {}
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
         }
     }
 }
@@ -162,20 +187,12 @@ impl Running {
     /// Blocks until holdup writes a stderr line containing `needle`, and returns it.
     #[track_caller]
     pub fn wait_for_line(&self, needle: &str) -> String {
-        let limit = Instant::now() + RUN_LIMIT;
-        loop {
-            match self
-                .lines
-                .recv_timeout(limit.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
-                    "holdup never printed {needle:?}; stderr so far:\n{}",
-                    self.stderr.lock().unwrap()
-                ),
-            }
-        }
+        first_line_with(&self.lines, needle, Instant::now() + RUN_LIMIT).unwrap_or_else(|| {
+            panic!(
+                "holdup never printed {needle:?}; stderr so far:\n{}",
+                self.stderr.lock().unwrap()
+            )
+        })
     }
 
     /// Sends `signal` to the process holdup was started as.
@@ -186,20 +203,14 @@ impl Running {
     /// Waits for holdup to end (killing it and failing after [`RUN_LIMIT`]).
     #[track_caller]
     pub fn finish(mut self) -> Finished {
-        let limit = self.started + RUN_LIMIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("cannot wait for holdup") {
-                break status;
-            }
-            if Instant::now() > limit {
-                let _ = self.child.kill();
-                panic!(
-                    "holdup still running after {RUN_LIMIT:?}; stderr:\n{}",
-                    self.stderr.lock().unwrap()
-                );
-            }
-            // Polling the child: there is no portable wait-with-timeout in std.
-            thread::sleep(Duration::from_millis(1));
+        let status =
+            wait_until(&mut self.child, self.started + RUN_LIMIT).expect("cannot wait for holdup");
+        let Some(status) = status else {
+            let _ = self.child.kill();
+            panic!(
+                "holdup still running after {RUN_LIMIT:?}; stderr:\n{}",
+                self.stderr.lock().unwrap()
+            );
         };
         let elapsed = self.started.elapsed();
         let stdout = self.stdout_reader.join().unwrap_or_default();

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::send_signal;
 use super::tls::Issued;
+use super::{first_line_with, send_signal, wait_until};
 
 pub const APP_USER: &str = "app";
 /// Distinctive, so that a test can tell it never reached holdup's output.
@@ -336,20 +336,13 @@ impl PgServer {
     /// Blocks until the server logs a line containing `needle`; returns when it did.
     #[track_caller]
     pub fn wait_for_log(&self, needle: &str) -> Instant {
-        let limit = Instant::now() + SERVER_LIMIT;
-        loop {
-            match self
-                .lines
-                .recv_timeout(limit.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) if line.contains(needle) => return Instant::now(),
-                Ok(_) => {}
-                Err(_) => panic!(
-                    "postgres never logged {needle:?}; its log:\n{}",
-                    self.log.lock().unwrap()
-                ),
-            }
+        if first_line_with(&self.lines, needle, Instant::now() + SERVER_LIMIT).is_none() {
+            panic!(
+                "postgres never logged {needle:?}; its log:\n{}",
+                self.log.lock().unwrap()
+            );
         }
+        Instant::now()
     }
 
     /// Ends recovery on a standby and waits until it accepts sessions.
@@ -367,13 +360,8 @@ impl Drop for PgServer {
     fn drop(&mut self) {
         // SIGINT: Postgres' fast shutdown, which does not wait for clients.
         send_signal(self.child.id(), libc::SIGINT);
-        let limit = Instant::now() + SERVER_LIMIT;
-        while Instant::now() < limit {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            // Polling the child: there is no portable wait-with-timeout in std.
-            thread::sleep(Duration::from_millis(10));
+        if let Ok(Some(_)) = wait_until(&mut self.child, Instant::now() + SERVER_LIMIT) {
+            return;
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
