@@ -101,7 +101,7 @@ mod libc_signal {
 /// Says how the wait ended, one line per target that is not ready; returns the exit code.
 fn report(config: &Config, board: &Board, outcome: Outcome, elapsed: Duration) -> u8 {
     match outcome {
-        Outcome::AllReady => exit::READY,
+        Outcome::Ready => exit::READY,
         Outcome::DeadlinePassed => {
             // Said with the timeout the user gave, which is what they will look for.
             let waited = config.timeout.unwrap_or(elapsed);

@@ -9,29 +9,26 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser};
 
 use crate::log::Format;
-use crate::probe::{Target, is_host_port};
+use crate::probe::{self, Target, is_host_port};
 use crate::schedule::{JITTER, Schedule};
 
-const AFTER_HELP: &str = "\
-Targets:
-  tcp://HOST:PORT  (or HOST:PORT)   a TCP connection is accepted
-  http://HOST[:PORT]/PATH           a GET answers 200-399
-  https://HOST[:PORT]/PATH          the same over TLS
-  postgres://USER@HOST[:PORT]/DB    a session (login, SELECT 1) succeeds;
-                                    #isready: the server answers (pg_isready)
-  dns://NAME                        NAME has an address (or #type=SRV, #expect=..., #min=N)
-  k8s://[NS/]SERVICE                the Service has ready endpoints
-  k8s://[NS/]job/NAME               the Kubernetes Job has completed (failed: exit 3)
-  k8s://[NS/]pods/SELECTOR          pods matching the label selector are Ready
+/// What `--help` shows after the flags: the target forms (from the table of kinds), where
+/// options go, and the exit codes.
+fn after_help() -> String {
+    format!(
+        "Targets:\n{}\
 Options go in the URL fragment, e.g. http://api:8080/health#status=200&body=ok;
 see the README for every option.
 
 Exit codes: 0 ready, 1 deadline passed, 2 usage error, 3 permanent failure,
-126/127 CMD cannot be run / not found, 128+N stopped by signal N.";
+126/127 CMD cannot be run / not found, 128+N stopped by signal N.",
+        probe::help()
+    )
+}
 
 /// Holds a program back until the services it depends on are really ready.
 #[derive(Debug, Parser)]
-#[command(name = "holdup", version, after_help = AFTER_HELP)]
+#[command(name = "holdup", version, after_help = after_help())]
 pub struct Args {
     /// A target to wait for; repeat for several. Without any, HOLDUP_WAIT_FOR is read
     /// (targets separated by commas or white space).

@@ -4,9 +4,11 @@
 //! to [`app::run`], which returns the exit code, or never returns once the command is exec'd.
 
 mod app;
+mod attempt;
 mod cli;
 mod exec;
 mod exit;
+mod http_client;
 mod log;
 mod net;
 mod probe;

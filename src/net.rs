@@ -30,7 +30,7 @@ use hickory_resolver::proto::rr::{Name, RecordType};
 use hickory_resolver::{Hosts, TokioResolver, system_conf};
 use tokio::net::TcpStream;
 
-use crate::probe::Stage;
+use crate::attempt::Stage;
 use crate::words::{io_error_words, lower_first};
 
 /// How long to wait on one address before also trying the next (RFC 8305's "connection

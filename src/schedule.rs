@@ -25,8 +25,8 @@ use futures_util::stream::FuturesUnordered;
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, info};
 
+use crate::attempt::{Failure, Stage};
 use crate::log::{human, millis};
-use crate::probe::{Failure, Stage};
 
 /// How far each delay is randomised either way, as a fraction of it.
 pub const JITTER: f64 = 0.2;
@@ -147,18 +147,13 @@ impl Board {
     }
 }
 
-/// How a wait ended.
+/// How the wait for one target, or for all of them, ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    AllReady,
-    DeadlinePassed,
-    /// This target failed for good; the others were abandoned.
-    Permanent(usize),
-}
-
-enum End {
+    /// Ready: the target, or every target.
     Ready,
     DeadlinePassed,
+    /// This target failed for good; the others were abandoned.
     Permanent(usize),
 }
 
@@ -194,8 +189,8 @@ where
         .collect();
     while let Some(end) = waiting.next().await {
         match end {
-            End::Ready | End::DeadlinePassed => {}
-            End::Permanent(index) => return Outcome::Permanent(index),
+            Outcome::Ready | Outcome::DeadlinePassed => {}
+            permanent @ Outcome::Permanent(_) => return permanent,
         }
     }
     if board
@@ -203,7 +198,7 @@ where
         .iter()
         .all(|record| record.borrow().ready_after.is_some())
     {
-        Outcome::AllReady
+        Outcome::Ready
     } else {
         Outcome::DeadlinePassed
     }
@@ -217,7 +212,7 @@ async fn wait_one<'a, T, C, F>(
     deadline: Option<Instant>,
     record: &RefCell<Record>,
     check: &C,
-) -> End
+) -> Outcome
 where
     T: Display,
     C: Fn(&'a T, Stage) -> F,
@@ -228,7 +223,7 @@ where
         let now = Instant::now();
         let time_left = deadline.map(|deadline| deadline.saturating_duration_since(now));
         if time_left == Some(Duration::ZERO) {
-            return End::DeadlinePassed;
+            return Outcome::DeadlinePassed;
         }
         let budget = time_left.map_or(schedule.attempt_timeout, |left| {
             left.min(schedule.attempt_timeout)
@@ -256,11 +251,11 @@ where
                         human(waited),
                         attempts(record.attempts)
                     );
-                    return End::Ready;
+                    return Outcome::Ready;
                 }
                 Ok(Err(Failure::Permanent(error))) => {
                     record.last_error = Some(format!("{error:#}"));
-                    return End::Permanent(index);
+                    return Outcome::Permanent(index);
                 }
                 Ok(Err(Failure::NotReady(error))) => format!("{error:#}"),
                 // A long poll that ran out of time knows why its target is not ready.
@@ -268,14 +263,14 @@ where
                     let reason = stage.waiting_reason().unwrap_or_default();
                     if cut_by_deadline {
                         record.last_error = Some(reason);
-                        return End::DeadlinePassed;
+                        return Outcome::DeadlinePassed;
                     }
                     still_waiting = true;
                     reason
                 }
                 // An attempt cut short by the deadline says less than the complete one before it.
                 Err(_) if cut_by_deadline && record.last_error.is_some() => {
-                    return End::DeadlinePassed;
+                    return Outcome::DeadlinePassed;
                 }
                 Err(_) => timeout_words(budget, &stage.get()),
             };
@@ -305,7 +300,7 @@ where
         match deadline {
             Some(deadline) if wake >= deadline => {
                 sleep_until(deadline).await;
-                return End::DeadlinePassed;
+                return Outcome::DeadlinePassed;
             }
             _ => sleep_until(wake).await,
         }
@@ -395,7 +390,7 @@ mod tests {
         let board = Board::new(1);
         let start = Instant::now();
         let outcome = wait_all(&["a"], &schedule(), None, &board, ready_after(3)).await;
-        assert_eq!(outcome, Outcome::AllReady);
+        assert_eq!(outcome, Outcome::Ready);
         assert_eq!(board.record(0).attempts, 4);
         assert_eq!(board.record(0).ready_after, Some(ms(300)));
         assert_eq!(start.elapsed(), ms(300));

@@ -4,25 +4,22 @@
 //! Redirects are not followed: a 3xx is judged by the status set like any other status.
 //! The URL's query string is sent as given; holdup's options live in the fragment.
 
-use std::error::Error as StdError;
 use std::fmt;
-use std::future::Future;
-use std::io;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll};
+use std::sync::OnceLock;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, StatusCode};
 use url::Url;
 
-use super::{Failure, Options, Stage};
+use super::target_url;
+use crate::attempt::{Failure, Stage};
+use crate::http_client::{self, StageTracker, describe, read_capped, status_words};
 use crate::net::Net;
+use crate::redact;
 use crate::tls::{self, Roots, Verify};
-use crate::words::{chain, io_error_words};
 
 /// How much of a body is searched for the expected text; health endpoints are small.
 const BODY_LIMIT: usize = 1 << 20;
@@ -36,14 +33,17 @@ pub struct Http {
     tls: rustls::ClientConfig,
     /// `host:port` for messages.
     authority: String,
+    /// The URL as it may be shown.
+    shown: String,
     /// Built on the first attempt, when the resolver exists.
     client: OnceLock<Result<Client, String>>,
-    /// The stage handle of the attempt in progress, for the connector to update.
-    current_stage: Arc<Mutex<Stage>>,
+    /// Tells the attempt in progress when its connection is up.
+    stage_tracker: StageTracker,
 }
 
 impl Http {
-    pub fn parse(url: &Url, mut options: Options) -> Result<Http> {
+    pub fn parse(text: &str) -> Result<Http> {
+        let (url, mut options) = target_url::parse(text)?;
         let statuses = options
             .take_parsed("status", StatusSet::parse)?
             .unwrap_or_default();
@@ -90,7 +90,8 @@ impl Http {
             }
             _ => tls::trusting_nothing()?,
         };
-        let mut url = url.clone();
+        let shown = redact::url(&url);
+        let mut url = url;
         url.set_fragment(None);
         let authority = format!(
             "{}:{}",
@@ -105,16 +106,15 @@ impl Http {
             body,
             tls,
             authority,
+            shown,
             client: OnceLock::new(),
-            current_stage: Arc::default(),
+            stage_tracker: StageTracker::default(),
         })
     }
 
     pub async fn check(&self, net: &Net, stage: &Stage) -> Result<(), Failure> {
         let client = self.client(net)?;
-        if let Ok(mut current) = self.current_stage.lock() {
-            *current = stage.clone();
-        }
+        self.stage_tracker.follow(stage);
         stage.set(format!("connecting to {}", self.authority));
         let response = client
             .request(self.method.clone(), self.url.clone())
@@ -130,7 +130,7 @@ impl Http {
         }
         if let Some(expected) = &self.body {
             stage.set(format!("reading the body from {}", self.authority));
-            let body = read_body(response)
+            let body = read_capped(response, BODY_LIMIT)
                 .await
                 .map_err(|error| anyhow!(describe(&error, &self.authority)))?;
             if !contains(&body, expected.as_bytes()) {
@@ -147,30 +147,26 @@ impl Http {
 
     fn client(&self, net: &Net) -> Result<&Client> {
         let built = self.client.get_or_init(|| {
-            Client::builder()
-                .tls_backend_preconfigured(self.tls.clone())
-                .dns_resolver(Resolver(net.clone()))
-                .connector_layer(StageLayer {
-                    current: self.current_stage.clone(),
-                    authority: self.authority.clone().into(),
-                })
-                .redirect(reqwest::redirect::Policy::none())
-                // A readiness check talks to the service itself, never through a proxy,
-                // and opens a fresh connection each time so a restarted server is seen.
-                .no_proxy()
-                .pool_max_idle_per_host(0)
-                .user_agent(concat!("holdup/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|error| format!("cannot set up the HTTP client: {}", chain(&error)))
+            let builder = http_client::builder(self.tls.clone(), net)
+                .connector_layer(self.stage_tracker.layer(&self.authority))
+                // A fresh connection each time, so that a restarted server is seen.
+                .pool_max_idle_per_host(0);
+            http_client::build(builder).map_err(|error| format!("{error:#}"))
         });
         built.as_ref().map_err(|message| anyhow!(message.clone()))
+    }
+}
+
+impl fmt::Display for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
     }
 }
 
 impl fmt::Debug for Http {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http")
-            .field("url", &crate::redact::url(&self.url))
+            .field("url", &self.shown)
             .field("statuses", &self.statuses)
             .finish_non_exhaustive()
     }
@@ -239,17 +235,6 @@ fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue)> {
     Ok((name, value))
 }
 
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while body.len() < BODY_LIMIT {
-        match response.chunk().await? {
-            Some(chunk) => body.extend_from_slice(&chunk),
-            None => break,
-        }
-    }
-    Ok(body)
-}
-
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty()
         || haystack
@@ -263,138 +248,6 @@ fn snippet(body: &[u8]) -> String {
         format!("{text}…")
     } else {
         text
-    }
-}
-
-fn status_words(status: StatusCode) -> String {
-    match status.canonical_reason() {
-        Some(reason) => format!("{} {reason}", status.as_u16()),
-        None => status.as_u16().to_string(),
-    }
-}
-
-/// A failed request in plain words: the cause that a person can act on, not reqwest's
-/// layers of "error sending request".
-pub(super) fn describe(error: &reqwest::Error, authority: &str) -> String {
-    let causes = causes(error);
-    if let Some(failed) = causes
-        .iter()
-        .find_map(|cause| cause.downcast_ref::<ResolveFailed>())
-    {
-        return failed.0.clone();
-    }
-    if let Some(tls) = causes
-        .iter()
-        .find_map(|cause| cause.downcast_ref::<rustls::Error>())
-    {
-        return format!("TLS handshake with {authority} failed: {tls}");
-    }
-    if let Some(io) = causes
-        .iter()
-        .rev()
-        .find_map(|cause| cause.downcast_ref::<io::Error>())
-    {
-        return format!("{authority}: {}", io_error_words(io));
-    }
-    let deepest = causes
-        .last()
-        .map_or_else(|| error.to_string(), ToString::to_string);
-    format!("{authority}: {deepest}")
-}
-
-/// An error and everything underneath it, outermost first. I/O errors are looked into:
-/// their `source()` skips the error they wrap (where TLS failures hide).
-fn causes<'e>(error: &'e (dyn StdError + 'static)) -> Vec<&'e (dyn StdError + 'static)> {
-    let mut causes = Vec::new();
-    let mut next = Some(error);
-    while let Some(current) = next {
-        causes.push(current);
-        let wrapped = current
-            .downcast_ref::<io::Error>()
-            .and_then(|io| io.get_ref())
-            .map(|inner| inner as &(dyn StdError + 'static));
-        next = wrapped.or_else(|| current.source());
-    }
-    causes
-}
-
-/// Host names go through holdup's resolver, not libc.
-pub(super) struct Resolver(pub(super) Net);
-
-#[derive(Debug)]
-struct ResolveFailed(String);
-
-impl fmt::Display for ResolveFailed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl StdError for ResolveFailed {}
-
-impl reqwest::dns::Resolve for Resolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let net = self.0.clone();
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            // Port 0: reqwest puts in the URL's port.
-            let addresses = net
-                .resolve(&host, 0)
-                .await
-                .map_err(|error| Box::new(ResolveFailed(format!("{error:#}"))))?;
-            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-/// Wraps reqwest's connector to note when the connection (TCP and TLS) is up, so that a
-/// timeout can say whether the server was unreachable or reached but silent.
-#[derive(Clone)]
-struct StageLayer {
-    current: Arc<Mutex<Stage>>,
-    authority: Arc<str>,
-}
-
-impl<S> tower_layer::Layer<S> for StageLayer {
-    type Service = StageService<S>;
-
-    fn layer(&self, inner: S) -> StageService<S> {
-        StageService {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-struct StageService<S> {
-    inner: S,
-    layer: StageLayer,
-}
-
-impl<S, Request> tower_service::Service<Request> for StageService<S>
-where
-    S: tower_service::Service<Request>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let connecting = self.inner.call(request);
-        let layer = self.layer.clone();
-        Box::pin(async move {
-            let connection = connecting.await?;
-            if let Ok(stage) = layer.current.lock() {
-                stage.set(format!("waiting for a response from {}", layer.authority));
-            }
-            Ok(connection)
-        })
     }
 }
 
@@ -423,12 +276,7 @@ mod tests {
 
     #[test]
     fn options_are_checked() {
-        let parse = |text: &str| {
-            Http::parse(
-                &Url::parse(text).unwrap(),
-                Options::parse(Url::parse(text).unwrap().fragment()).unwrap(),
-            )
-        };
+        let parse = Http::parse;
         assert!(
             parse("http://h/#method=head&header=Host:%20example.org&body=ok&status=204").is_ok()
         );

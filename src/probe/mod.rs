@@ -1,25 +1,110 @@
-//! Targets: the URL forms holdup understands, one probe per form.
+//! Targets: the forms holdup understands, one kind per file, and [`KINDS`], the one table
+//! of them.
 //!
 //! A target is parsed once, before anything is probed (a bad one is a usage error), then
-//! checked again and again by the scheduler. Adding a kind of target means one new file
-//! here, one variant of [`Probe`] and its arms in [`Target::parse`] and [`Target::check`].
+//! checked again and again by the scheduler. Every kind's type has the same three parts:
+//! `parse(text) -> Result<Self>` (the whole target as typed; URL kinds read it through
+//! [`target_url`], postgres reads libpq's URIs itself), `check(&self, &Net, &Stage)` (one
+//! attempt, knowing nothing of time) and `Display` (the target as it may be shown: no
+//! password, no options). The row of a kind in [`kinds!`] below gives its schemes and the
+//! lines `--help` shows; parsing by scheme, the "unknown scheme" message, `--help` and the
+//! dispatch of attempts all come from those rows.
 
 mod dns;
 mod http;
 mod k8s;
 mod options;
 mod postgres;
+mod target_url;
 mod tcp;
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
 
-use anyhow::{Context as _, Result, bail};
-use url::Url;
+use anyhow::{Context as _, Result, anyhow, bail};
 
+use crate::attempt::{Failure, Stage};
 use crate::net::Net;
 use crate::redact;
-pub use options::Options;
+
+/// One kind of target, as the table lists it.
+pub struct Kind {
+    /// The URL schemes that select it, lower case.
+    pub schemes: &'static [&'static str],
+    /// The forms shown by `--help`, each with what "ready" means for it.
+    pub forms: &'static [(&'static str, &'static str)],
+    parse: fn(&str) -> Result<Probe>,
+}
+
+/// Declares the kinds of target from one row each: the [`Probe`] enum, the [`KINDS`] table
+/// and the dispatch of an attempt to the kind's `check`.
+macro_rules! kinds {
+    ($( $variant:ident($probe:ty) {
+        schemes: [$($scheme:literal),+ $(,)?],
+        forms: [$(($form:literal, $meaning:literal)),+ $(,)?] $(,)?
+    } )+) => {
+        /// A parsed target of one kind; boxed, as kinds differ much in size.
+        enum Probe {
+            $($variant(Box<$probe>),)+
+        }
+
+        /// Every kind of target, in the order `--help` lists them.
+        pub const KINDS: &[Kind] = &[$(
+            Kind {
+                schemes: &[$($scheme),+],
+                forms: &[$(($form, $meaning)),+],
+                parse: |text| Ok(Probe::$variant(Box::new(<$probe>::parse(text)?))),
+            },
+        )+];
+
+        impl Probe {
+            async fn check(&self, net: &Net, stage: &Stage) -> Result<(), Failure> {
+                match self {
+                    $(Probe::$variant(probe) => probe.check(net, stage).await,)+
+                }
+            }
+
+            /// As it may be shown: no password, no options.
+            fn shown(&self) -> String {
+                match self {
+                    $(Probe::$variant(probe) => probe.to_string(),)+
+                }
+            }
+        }
+    };
+}
+
+kinds! {
+    Tcp(tcp::Tcp) {
+        schemes: ["tcp"],
+        forms: [("tcp://HOST:PORT  (or HOST:PORT)", "a TCP connection is accepted")],
+    }
+    Http(http::Http) {
+        schemes: ["http", "https"],
+        forms: [
+            ("http://HOST[:PORT]/PATH", "a GET answers 200-399"),
+            ("https://HOST[:PORT]/PATH", "the same over TLS"),
+        ],
+    }
+    Postgres(postgres::Postgres) {
+        schemes: ["postgres", "postgresql"],
+        forms: [
+            ("postgres://USER@HOST[:PORT]/DB", "a session (login, SELECT 1) succeeds;"),
+            ("", "#isready: the server answers (pg_isready)"),
+        ],
+    }
+    Dns(dns::Dns) {
+        schemes: ["dns"],
+        forms: [("dns://NAME", "NAME has an address (or #type=SRV, #expect=..., #min=N)")],
+    }
+    K8s(k8s::K8s) {
+        schemes: ["k8s"],
+        forms: [
+            ("k8s://[NS/]SERVICE", "the Service has ready endpoints"),
+            ("k8s://[NS/]job/NAME", "the Kubernetes Job has completed (failed: exit 3)"),
+            ("k8s://[NS/]pods/SELECTOR", "pods matching the label selector are Ready"),
+        ],
+    }
+}
 
 /// One thing to wait for, as given on the command line.
 pub struct Target {
@@ -28,75 +113,51 @@ pub struct Target {
     shown: String,
 }
 
-enum Probe {
-    Tcp(tcp::Tcp),
-    Http(Box<http::Http>),
-    Postgres(Box<postgres::Postgres>),
-    Dns(Box<dns::Dns>),
-    K8s(Box<k8s::K8s>),
-}
-
-/// The URL schemes accepted, for error messages.
-const SCHEMES: &str = "tcp, http, https, postgres, postgresql, dns, k8s";
-
 impl Target {
     /// Parses `scheme://...#options`, or a bare `host:port` as a TCP target.
     pub fn parse(text: &str) -> Result<Target> {
-        Self::parse_url(text).with_context(|| format!("invalid target '{}'", redact::text(text)))
+        Self::parse_text(text).with_context(|| format!("invalid target '{}'", redact::text(text)))
     }
 
-    fn parse_url(text: &str) -> Result<Target> {
+    fn parse_text(text: &str) -> Result<Target> {
         let text = text.trim();
         if text.is_empty() {
             bail!("empty target (expected e.g. tcp://db:5432 or http://api:8080/health)");
         }
-        // libpq URIs may name several hosts (`postgres://a:5432,b:5432/db`): not URLs.
-        let scheme = text
-            .split_once("://")
-            .map(|(scheme, _)| scheme.to_ascii_lowercase());
-        if let Some("postgres" | "postgresql") = scheme.as_deref() {
-            let probe = postgres::Postgres::parse(text)?;
-            return Ok(Target {
-                shown: probe.shown().to_string(),
-                probe: Probe::Postgres(Box::new(probe)),
-            });
-        }
-        let url = if is_host_port(text) {
-            Url::parse(&format!("tcp://{text}"))
+        let with_scheme;
+        let text = if is_host_port(text) {
+            with_scheme = format!("tcp://{text}");
+            &with_scheme
         } else {
-            Url::parse(text)
+            text
         };
-        let url = url.map_err(|error| match error {
-            url::ParseError::RelativeUrlWithoutBase => {
-                anyhow::anyhow!(
-                    "expected a URL such as tcp://host:port or http://host/path, or host:port"
-                )
-            }
-            other => anyhow::anyhow!("{other}"),
+        let scheme = scheme_of(text).ok_or_else(|| {
+            anyhow!("expected a URL such as tcp://host:port or http://host/path, or host:port")
         })?;
-        let options = Options::parse(url.fragment())?;
-        let probe = match url.scheme() {
-            "tcp" => Probe::Tcp(tcp::Tcp::parse(&url, options)?),
-            "http" | "https" => Probe::Http(Box::new(http::Http::parse(&url, options)?)),
-            "dns" => Probe::Dns(Box::new(dns::Dns::parse(&url, options)?)),
-            "k8s" => Probe::K8s(Box::new(k8s::K8s::parse(&url, options)?)),
-            other => bail!("unknown scheme '{other}' (expected one of {SCHEMES})"),
-        };
+        let kind = KINDS
+            .iter()
+            .find(|kind| kind.schemes.contains(&scheme.as_str()))
+            .ok_or_else(|| {
+                let known: Vec<&str> = KINDS
+                    .iter()
+                    .flat_map(|kind| kind.schemes)
+                    .copied()
+                    .collect();
+                anyhow!(
+                    "unknown scheme '{scheme}' (expected one of {})",
+                    known.join(", ")
+                )
+            })?;
+        let probe = (kind.parse)(text)?;
         Ok(Target {
-            shown: redact::url(&url),
+            shown: probe.shown(),
             probe,
         })
     }
 
     /// One attempt: is the target ready now?
     pub async fn check(&self, net: &Net, stage: &Stage) -> Result<(), Failure> {
-        match &self.probe {
-            Probe::Tcp(probe) => probe.check(net, stage).await,
-            Probe::Http(probe) => probe.check(net, stage).await,
-            Probe::Postgres(probe) => probe.check(net, stage).await,
-            Probe::Dns(probe) => probe.check(net, stage).await,
-            Probe::K8s(probe) => probe.check(net, stage).await,
-        }
+        self.probe.check(net, stage).await
     }
 }
 
@@ -110,6 +171,32 @@ impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Target({})", self.shown)
     }
+}
+
+/// The scheme of `text`, lower case, as a URL parser reads it: letters first, then letters,
+/// digits, `+`, `-` or `.`, up to the first `:`.
+fn scheme_of(text: &str) -> Option<String> {
+    let (scheme, _) = text.split_once(':')?;
+    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then(|| scheme.to_ascii_lowercase())
+}
+
+/// The target forms and their meaning, one per line, for `--help`.
+pub fn help() -> String {
+    let width = KINDS
+        .iter()
+        .flat_map(|kind| kind.forms)
+        .map(|(form, _)| form.len())
+        .max()
+        .unwrap_or(0);
+    KINDS
+        .iter()
+        .flat_map(|kind| kind.forms)
+        .map(|(form, meaning)| format!("  {form:width$}  {meaning}\n"))
+        .collect()
 }
 
 /// `host:port` without a scheme, as other wait tools accept it (`db:5432`, `[::1]:5432`).
@@ -127,76 +214,6 @@ pub fn is_host_port(text: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
     };
     port_ok && host_ok
-}
-
-/// Why an attempt found its target not ready.
-#[derive(Debug)]
-pub enum Failure {
-    /// Not ready yet; another attempt may succeed.
-    NotReady(anyhow::Error),
-    /// Waiting cannot help (a failed Job, a rejected password with fail-fast): exit 3.
-    Permanent(anyhow::Error),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(error: anyhow::Error) -> Self {
-        Failure::NotReady(error)
-    }
-}
-
-/// What an attempt is doing right now ("connecting to 10.0.0.5:5432"), so that an attempt
-/// cut off by its timeout can say where it was stuck.
-#[derive(Clone, Debug, Default)]
-pub struct Stage(Arc<Mutex<Doing>>);
-
-#[derive(Debug, Default)]
-struct Doing {
-    step: String,
-    /// Set while the attempt waits, on a healthy connection, for its target to change.
-    waiting: Option<String>,
-}
-
-impl Stage {
-    pub fn set(&self, doing: impl Into<String>) {
-        if let Ok(mut current) = self.0.lock() {
-            current.step = doing.into();
-            current.waiting = None;
-        }
-    }
-
-    pub fn get(&self) -> String {
-        self.0
-            .lock()
-            .map(|current| current.step.clone())
-            .unwrap_or_default()
-    }
-
-    /// The attempt is not stuck but waiting to be told of a change (a Kubernetes watch),
-    /// and `reason` is why the target is not ready as of now. An attempt that runs out of
-    /// time in this state is reported with `reason`, not as a timeout.
-    pub fn waiting(&self, reason: impl Into<String>) {
-        if let Ok(mut current) = self.0.lock() {
-            current.waiting = Some(reason.into());
-        }
-    }
-
-    /// The reason given to [`Stage::waiting`], unless a later step replaced it.
-    pub fn waiting_reason(&self) -> Option<String> {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|current| current.waiting.clone())
-    }
-}
-
-/// Host and port of a URL whose scheme has no default port: both required.
-fn host_and_port(url: &Url, example: &str) -> Result<(String, u16)> {
-    let host = url.host_str().filter(|host| !host.is_empty());
-    match (host, url.port()) {
-        (Some(host), Some(port)) => Ok((host.to_string(), port)),
-        (None, _) => bail!("missing host (expected {example})"),
-        (Some(_), None) => bail!("missing port (expected {example})"),
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! every request, and the API server's refusals turned into words a person can act on.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
@@ -11,10 +10,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use super::config::Connection;
+use super::config::{Connection, Credentials};
+use crate::attempt::Stage;
+use crate::http_client::{self, describe, read_capped, status_words};
 use crate::net::Net;
-use crate::probe::Stage;
-use crate::probe::http::{Resolver, describe};
 use crate::redact::Secret;
 use crate::tls;
 use crate::words::io_error_words;
@@ -81,18 +80,6 @@ pub struct Query {
     pub field_selector: Option<String>,
 }
 
-/// How holdup proves who it is, besides a client certificate (which lives in the TLS
-/// configuration).
-pub enum Credentials {
-    /// None, or a client certificate.
-    Anonymous,
-    /// A bearer token given in a kubeconfig.
-    Token(Secret),
-    /// A bearer token read from this file anew for every request: bound service-account
-    /// tokens are rotated by the kubelet while the pod runs.
-    TokenFile(PathBuf),
-}
-
 /// Why a request did not give what was asked.
 #[derive(Debug)]
 pub enum ApiError {
@@ -139,19 +126,12 @@ impl Api {
             connection.server.host_str().unwrap_or_default(),
             connection.server.port_or_known_default().unwrap_or(443)
         );
-        let client = Client::builder()
-            .tls_backend_preconfigured(tls)
-            .dns_resolver(Resolver(net.clone()))
-            // The API server is talked to directly, as kubelet-started pods do.
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
+        let builder = http_client::builder(tls, net)
             // A watch can be silent for minutes; keepalives find a dead peer.
             .tcp_keepalive(Duration::from_secs(15))
             .tcp_keepalive_interval(Duration::from_secs(5))
-            .tcp_keepalive_retries(3)
-            .user_agent(concat!("holdup/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| anyhow!("cannot set up the HTTP client: {error}"))?;
+            .tcp_keepalive_retries(3);
+        let client = http_client::build(builder)?;
         Ok(Api {
             client,
             server: connection.server,
@@ -177,7 +157,7 @@ impl Api {
             "reading the list of {} from {}",
             query.resource, self.authority
         ));
-        let body = read_limited(response, EVENT_LIMIT)
+        let body = read_capped(response, EVENT_LIMIT)
             .await
             .map_err(|error| ApiError::Other(anyhow!(describe(&error, &self.authority))))?;
         serde_json::from_slice(&body).map_err(|error| {
@@ -326,28 +306,10 @@ fn forbidden_words(said: &Option<Status>, verb: &str, query: &Query) -> String {
     )
 }
 
-fn status_words(status: StatusCode) -> String {
-    match status.canonical_reason() {
-        Some(reason) => format!("{} {reason}", status.as_u16()),
-        None => status.as_u16().to_string(),
-    }
-}
-
 /// The `Status` object the API server sends with a refusal, if the body is one.
 async fn read_status(response: Response) -> Option<Status> {
-    let body = read_limited(response, STATUS_LIMIT).await.ok()?;
+    let body = read_capped(response, STATUS_LIMIT).await.ok()?;
     serde_json::from_slice::<Status>(&body).ok()
-}
-
-async fn read_limited(mut response: Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while body.len() < limit {
-        match response.chunk().await? {
-            Some(chunk) => body.extend_from_slice(&chunk),
-            None => break,
-        }
-    }
-    Ok(body)
 }
 
 /// A `Status` (kind Status, apiVersion v1): the API server's word on a failure.

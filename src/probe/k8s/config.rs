@@ -14,7 +14,6 @@ use serde_json::Value;
 use url::Url;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use super::api::Credentials;
 use crate::redact::Secret;
 use crate::tls::{self, Identity, Roots, Verify};
 use crate::words::io_error_words;
@@ -45,6 +44,18 @@ impl Environment {
                 .map_or_else(|| PathBuf::from(SERVICE_ACCOUNT_DIR), PathBuf::from),
         }
     }
+}
+
+/// How holdup proves who it is, besides a client certificate (which lives in the TLS
+/// configuration).
+pub enum Credentials {
+    /// None, or a client certificate.
+    Anonymous,
+    /// A bearer token given in a kubeconfig.
+    Token(Secret),
+    /// A bearer token read from this file anew for every request: bound service-account
+    /// tokens are rotated by the kubelet while the pod runs.
+    TokenFile(PathBuf),
 }
 
 /// Everything needed to talk to one API server.

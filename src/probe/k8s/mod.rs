@@ -56,24 +56,25 @@
 
 mod api;
 mod config;
+mod names;
 mod readiness;
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use anyhow::{Result, anyhow, bail};
 use futures_util::lock::Mutex;
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
 use tracing::warn;
-use url::Url;
 
 use self::api::{Api, ApiError, Event, Query, Watch};
+use self::names::{FORMS, Naming, check_name, check_selector};
 use self::readiness::Verdict;
-use super::{Failure, Options, Stage};
+use super::options::Options;
+use super::target_url;
+use crate::attempt::{Failure, Stage};
 use crate::net::Net;
-
-const FORMS: &str =
-    "k8s://[NAMESPACE/]SERVICE, k8s://[NAMESPACE/]job/NAME or k8s://[NAMESPACE/]pods/SELECTOR";
 
 /// The label EndpointSlices carry to name their Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -108,19 +109,31 @@ enum Kind {
 #[derive(Default)]
 struct State {
     /// Set up on the first attempt.
-    api: Option<Api>,
-    namespace: String,
-    /// The watched objects by name, as last sent.
-    objects: BTreeMap<String, Value>,
-    /// Where the objects are at: None until listed, and again after a 410 Gone.
-    resource_version: Option<String>,
+    connected: Option<Connected>,
+    seen: Seen,
     watch: Option<Watch>,
     /// The watch verb is forbidden: list on every attempt.
     polling: bool,
 }
 
+/// The API server, and the namespace the target is in.
+struct Connected {
+    api: Api,
+    namespace: String,
+}
+
+/// The watched collection as last sent.
+#[derive(Default)]
+struct Seen {
+    /// The objects by name.
+    objects: BTreeMap<String, Value>,
+    /// Where the objects are at: None until listed, and again after a 410 Gone.
+    resource_version: Option<String>,
+}
+
 impl K8s {
-    pub fn parse(url: &Url, mut options: Options) -> Result<K8s> {
+    pub fn parse(text: &str) -> Result<K8s> {
+        let (url, mut options) = target_url::parse(text)?;
         if !url.username().is_empty() || url.password().is_some() {
             bail!(
                 "k8s targets take no credentials in the URL: holdup uses the service account or a kubeconfig"
@@ -192,7 +205,7 @@ impl K8s {
             kind,
             namespace: namespace.cloned(),
             context,
-            shown: crate::redact::url(url),
+            shown: crate::redact::url(&url),
             state: Mutex::new(State::default()),
         })
     }
@@ -200,80 +213,38 @@ impl K8s {
     /// One attempt; see the module documentation for how it uses the watch.
     pub async fn check(&self, net: &Net, stage: &Stage) -> Result<(), Failure> {
         let mut guard = self.state.lock().await;
-        let state = &mut *guard;
-        if state.api.is_none() {
-            // A missing or broken configuration does not mend by waiting.
-            let connection = config::connection(
-                &config::Environment::from_process(),
-                self.context.as_deref(),
-            )
-            .map_err(Failure::Permanent)?;
-            state.namespace = self
-                .namespace
-                .clone()
-                .unwrap_or_else(|| connection.namespace.clone());
-            state.api = Some(Api::new(connection, net).map_err(Failure::Permanent)?);
-        }
         let State {
-            api: Some(api),
-            namespace,
-            objects,
-            resource_version,
+            connected,
+            seen,
             watch,
             polling,
-        } = state
-        else {
-            return Err(anyhow!("no API connection").into());
+        } = &mut *guard;
+        let Connected { api, namespace } = match connected {
+            Some(connected) => connected,
+            None => connected.insert(self.connect(net)?),
         };
         let query = self.query(namespace);
         let mut watch_started = false;
         loop {
             let Some(stream) = watch else {
-                let Some(from) = resource_version.clone().filter(|_| !*polling) else {
-                    let list = api.list(&query, stage).await.map_err(not_ready)?;
-                    *objects = list
-                        .items
-                        .into_iter()
-                        .map(|object| (readiness::meta(&object).name, object))
-                        .collect();
-                    *resource_version = Some(list.metadata.resource_version);
-                    return self.judged(namespace, objects);
-                };
-                if watch_started {
+                match seen.resource_version.clone().filter(|_| !*polling) {
+                    None => return self.list(api, &query, seen, stage).await,
                     // A second watch request in one attempt: let the scheduler's backoff
                     // space them, should the server end every watch at once.
-                    return Err(anyhow!(
-                        "{}; the API server at {} ended the watch",
-                        self.reason(namespace, objects),
-                        api.authority()
-                    )
-                    .into());
-                }
-                match api.watch(&query, &from, stage).await {
-                    Ok(opened) => {
-                        *watch = Some(opened);
-                        watch_started = true;
-                        continue;
-                    }
-                    Err(ApiError::Forbidden(words)) => {
-                        *polling = true;
-                        warn!(
-                            event = "polling",
-                            target = %self.shown,
-                            "{}: cannot watch, so polling instead: {words}",
-                            self.shown
-                        );
-                        return Err(anyhow!(self.reason(namespace, objects)).into());
-                    }
-                    Err(ApiError::Gone) => {
-                        *resource_version = None;
+                    Some(_) if watch_started => {
                         return Err(anyhow!(
-                            "{}; the watch history expired (410 Gone), listing again",
-                            self.reason(namespace, objects)
+                            "{}; the API server at {} ended the watch",
+                            self.reason(namespace, seen),
+                            api.authority()
                         )
                         .into());
                     }
-                    Err(other) => return Err(not_ready(other)),
+                    Some(from) => {
+                        let opened = self.open_watch(api, &query, &from, seen, polling, stage);
+                        *watch = Some(opened.await?);
+                        watch_started = true;
+                        continue;
+                    }
                 }
             };
             stage.set(format!(
@@ -281,59 +252,139 @@ impl K8s {
                 query.resource,
                 api.authority()
             ));
-            stage.waiting(self.reason(namespace, objects));
-            let event = match stream.next().await {
-                Ok(Some(event)) => event,
+            stage.waiting(self.reason(namespace, seen));
+            let applied = match stream.next().await {
+                Ok(Some(event)) => self.apply(event, namespace, seen, api),
+                // The server ends watches now and then; resume where we were.
                 Ok(None) => {
-                    // The server ends watches now and then; resume where we were.
                     *watch = None;
                     continue;
                 }
-                Err(error) => {
-                    *watch = None;
-                    return Err(error.into());
-                }
+                Err(error) => Err(error.into()),
             };
-            match event {
-                Event::Changed(object) => {
-                    let meta = readiness::meta(&object);
-                    *resource_version = Some(meta.resource_version);
-                    objects.insert(meta.name, object);
-                }
-                Event::Deleted(object) => {
-                    let meta = readiness::meta(&object);
-                    *resource_version = Some(meta.resource_version);
-                    objects.remove(&meta.name);
-                }
-                Event::Bookmark(at) => {
-                    *resource_version = Some(at);
-                    continue;
-                }
-                Event::Error(status) => {
-                    *watch = None;
-                    if status.code == 410 {
-                        *resource_version = None;
-                        return Err(anyhow!(
-                            "{}; the watch history expired (410 Gone), listing again",
-                            self.reason(namespace, objects)
-                        )
-                        .into());
-                    }
-                    return Err(anyhow!(
-                        "the API server at {} ended the watch with an error: {} ({})",
-                        api.authority(),
-                        status.message,
-                        status.reason
-                    )
-                    .into());
-                }
+            if let Err(failure) = applied {
+                *watch = None;
+                return Err(failure);
             }
-            match self.verdict(namespace, objects) {
+            match self.verdict(namespace, seen) {
                 Verdict::Ready => return Ok(()),
                 Verdict::Failed(words) => return Err(Failure::Permanent(anyhow!(words))),
                 Verdict::NotReady(_) => {}
             }
         }
+    }
+
+    /// The API server and namespace, found on the first attempt. A missing or broken
+    /// configuration does not mend by waiting.
+    fn connect(&self, net: &Net) -> Result<Connected, Failure> {
+        let connection = config::connection(
+            &config::Environment::from_process(),
+            self.context.as_deref(),
+        )
+        .map_err(Failure::Permanent)?;
+        let namespace = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| connection.namespace.clone());
+        let api = Api::new(connection, net).map_err(Failure::Permanent)?;
+        Ok(Connected { api, namespace })
+    }
+
+    /// Lists the collection anew and judges it; the next attempt watches from here.
+    async fn list(
+        &self,
+        api: &Api,
+        query: &Query,
+        seen: &mut Seen,
+        stage: &Stage,
+    ) -> Result<(), Failure> {
+        let list = api.list(query, stage).await.map_err(not_ready)?;
+        seen.objects = list
+            .items
+            .into_iter()
+            .map(|object| (readiness::meta(&object).name, object))
+            .collect();
+        seen.resource_version = Some(list.metadata.resource_version);
+        match self.verdict(&query.namespace, seen) {
+            Verdict::Ready => Ok(()),
+            Verdict::Failed(words) => Err(Failure::Permanent(anyhow!(words))),
+            Verdict::NotReady(words) => Err(anyhow!(words).into()),
+        }
+    }
+
+    /// Starts a watch from `from`. A forbidden watch turns polling on (said once); a 410
+    /// means listing again.
+    async fn open_watch(
+        &self,
+        api: &Api,
+        query: &Query,
+        from: &str,
+        seen: &mut Seen,
+        polling: &mut bool,
+        stage: &Stage,
+    ) -> Result<Watch, Failure> {
+        match api.watch(query, from, stage).await {
+            Ok(opened) => Ok(opened),
+            Err(ApiError::Forbidden(words)) => {
+                *polling = true;
+                warn!(
+                    event = "polling",
+                    target = %self.shown,
+                    "{}: cannot watch, so polling instead: {words}",
+                    self.shown
+                );
+                Err(anyhow!(self.reason(&query.namespace, seen)).into())
+            }
+            Err(ApiError::Gone) => Err(self.list_again(&query.namespace, seen)),
+            Err(other) => Err(not_ready(other)),
+        }
+    }
+
+    /// Takes one watch event into what is known. An ERROR event ends the watch.
+    fn apply(
+        &self,
+        event: Event,
+        namespace: &str,
+        seen: &mut Seen,
+        api: &Api,
+    ) -> Result<(), Failure> {
+        match event {
+            Event::Changed(object) => {
+                let meta = readiness::meta(&object);
+                seen.resource_version = Some(meta.resource_version);
+                seen.objects.insert(meta.name, object);
+            }
+            Event::Deleted(object) => {
+                let meta = readiness::meta(&object);
+                seen.resource_version = Some(meta.resource_version);
+                seen.objects.remove(&meta.name);
+            }
+            Event::Bookmark(at) => seen.resource_version = Some(at),
+            Event::Error(status) if status.code == 410 => {
+                return Err(self.list_again(namespace, seen));
+            }
+            Event::Error(status) => {
+                return Err(anyhow!(
+                    "the API server at {} ended the watch with an error: {} ({})",
+                    api.authority(),
+                    status.message,
+                    status.reason
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The watch history has expired (410 Gone): forget where we were, so that the next
+    /// attempt lists again.
+    fn list_again(&self, namespace: &str, seen: &mut Seen) -> Failure {
+        seen.resource_version = None;
+        anyhow!(
+            "{}; the watch history expired (410 Gone), listing again",
+            self.reason(namespace, seen)
+        )
+        .into()
     }
 
     fn query(&self, namespace: &str) -> Query {
@@ -354,8 +405,8 @@ impl K8s {
         }
     }
 
-    fn verdict(&self, namespace: &str, objects: &BTreeMap<String, Value>) -> Verdict {
-        let objects: Vec<&Value> = objects.values().collect();
+    fn verdict(&self, namespace: &str, seen: &Seen) -> Verdict {
+        let objects: Vec<&Value> = seen.objects.values().collect();
         match &self.kind {
             Kind::Service { name, port, min } => readiness::service(
                 &format!("{namespace}/{name}"),
@@ -370,16 +421,9 @@ impl K8s {
         }
     }
 
-    fn judged(&self, namespace: &str, objects: &BTreeMap<String, Value>) -> Result<(), Failure> {
-        match self.verdict(namespace, objects) {
-            Verdict::Ready => Ok(()),
-            Verdict::Failed(words) => Err(Failure::Permanent(anyhow!(words))),
-            Verdict::NotReady(words) => Err(anyhow!(words).into()),
-        }
-    }
-
-    fn reason(&self, namespace: &str, objects: &BTreeMap<String, Value>) -> String {
-        match self.verdict(namespace, objects) {
+    /// Why the target is not ready, as far as what was seen tells.
+    fn reason(&self, namespace: &str, seen: &Seen) -> String {
+        match self.verdict(namespace, seen) {
             Verdict::NotReady(words) | Verdict::Failed(words) => words,
             Verdict::Ready => "ready".to_string(),
         }
@@ -389,6 +433,12 @@ impl K8s {
     #[cfg(test)]
     fn resource(&self) -> api::Resource {
         self.query("default").resource
+    }
+}
+
+impl fmt::Display for K8s {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
     }
 }
 
@@ -414,129 +464,12 @@ fn take_min(options: &mut Options) -> Result<u32> {
     Ok(min.unwrap_or(1))
 }
 
-#[derive(Clone, Copy)]
-enum Naming {
-    /// RFC 1123 label: namespaces.
-    Label,
-    /// RFC 1035 label: Service names (start with a letter).
-    ServiceLabel,
-    /// RFC 1123 subdomain: Job names.
-    Subdomain,
-}
-
-fn check_name(name: &str, what: &str, naming: Naming) -> Result<()> {
-    let (limit, dots, rule) = match naming {
-        Naming::Label => (63, false, "lower-case letters, digits and '-'"),
-        Naming::ServiceLabel => (
-            63,
-            false,
-            "lower-case letters, digits and '-', starting with a letter",
-        ),
-        Naming::Subdomain => (253, true, "lower-case letters, digits, '-' and '.'"),
-    };
-    let allowed =
-        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (dots && c == '.');
-    let edges_ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    let first_ok = !matches!(naming, Naming::ServiceLabel)
-        || name.starts_with(|c: char| c.is_ascii_lowercase());
-    if name.len() > limit || !name.chars().all(allowed) || !edges_ok || !first_ok {
-        bail!("'{name}' is not a valid {what} ({rule}, at most {limit}; expected {FORMS})");
-    }
-    Ok(())
-}
-
-/// Checks a label selector as the API server would read it: requirements separated by
-/// commas, each `key`, `!key`, `key=value`, `key==value`, `key!=value`,
-/// `key in (a,b)` or `key notin (a,b)`.
-fn check_selector(selector: &str) -> Result<()> {
-    let fail = |requirement: &str, why: &str| {
-        anyhow!(
-            "invalid label selector '{selector}': '{requirement}' {why} (expected e.g. pods/app=web,tier!=cache or pods/app%20in%20(web,api))"
-        )
-    };
-    let mut depth = 0usize;
-    let mut start = 0;
-    let mut requirements = Vec::new();
-    for (index, c) in selector.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| fail(selector, "has an unmatched ')'"))?
-            }
-            ',' if depth == 0 => {
-                requirements.push(&selector[start..index]);
-                start = index + 1;
-            }
-            _ => {}
-        }
-    }
-    if depth != 0 {
-        return Err(fail(selector, "has an unmatched '('"));
-    }
-    requirements.push(&selector[start..]);
-    for requirement in requirements {
-        let trimmed = requirement.trim();
-        if trimmed.is_empty() {
-            return Err(fail(requirement, "is empty"));
-        }
-        let set_based = [" notin ", " in "]
-            .iter()
-            .find_map(|operator| trimmed.split_once(operator));
-        let (key, values): (&str, Vec<&str>) = if let Some((key, set)) = set_based {
-            let inner = set
-                .trim()
-                .strip_prefix('(')
-                .and_then(|set| set.strip_suffix(')'))
-                .ok_or_else(|| fail(requirement, "needs its values in parentheses"))?;
-            (key, inner.split(',').map(str::trim).collect())
-        } else if let Some(key) = trimmed.strip_prefix('!') {
-            (key, Vec::new())
-        } else if let Some((key, value)) = ["!=", "==", "="]
-            .iter()
-            .find_map(|operator| trimmed.split_once(operator))
-        {
-            (key, vec![value])
-        } else {
-            (trimmed, Vec::new())
-        };
-        if !label_key_ok(key.trim()) {
-            return Err(fail(requirement, "has no valid label key"));
-        }
-        if !values.iter().all(|value| label_value_ok(value)) {
-            return Err(fail(requirement, "has an invalid label value"));
-        }
-    }
-    Ok(())
-}
-
-fn label_key_ok(key: &str) -> bool {
-    let (prefix, name) = key
-        .rsplit_once('/')
-        .map_or((None, key), |(p, n)| (Some(p), n));
-    let prefix_ok = prefix.is_none_or(|prefix| check_name(prefix, "", Naming::Subdomain).is_ok());
-    prefix_ok && !name.is_empty() && label_value_ok(name)
-}
-
-fn label_value_ok(value: &str) -> bool {
-    value.len() <= 63
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && (value.is_empty()
-            || (value.starts_with(|c: char| c.is_ascii_alphanumeric())
-                && value.ends_with(|c: char| c.is_ascii_alphanumeric())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<K8s> {
-        let url = Url::parse(text)?;
-        K8s::parse(&url, Options::parse(url.fragment())?)
+        K8s::parse(text)
     }
 
     #[test]

@@ -1,10 +1,124 @@
-//! What the server and tokio-postgres report, in words a person can act on: a failed
-//! login (classified for fail-fast), an error after login, an ErrorResponse read by hand.
+//! Why a host is not ready: what the server and tokio-postgres report, in words a person
+//! can act on (a failed login, an error after login, an ErrorResponse read by hand), and
+//! which of those failures the user asked to end the wait at once.
 
 use std::io;
 
-use super::{Host, HostFailure, Kind};
+use anyhow::{Result, anyhow, bail};
+
+use super::uri::Host;
+use crate::attempt::Failure;
 use crate::words::{chain, io_error_words, lower_first};
+
+/// Which failures end the wait at once (exit 3) instead of being retried.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct FailFast {
+    pub(super) auth: bool,
+    pub(super) database: bool,
+}
+
+impl FailFast {
+    pub(super) fn parse(values: Vec<String>) -> Result<FailFast> {
+        let value = match values.as_slice() {
+            [] => return Ok(FailFast::default()),
+            [value] => value,
+            _ => bail!(
+                "option 'fail-fast' is given {} times; give it once",
+                values.len()
+            ),
+        };
+        if value.is_empty() {
+            return Ok(FailFast {
+                auth: true,
+                database: true,
+            });
+        }
+        let mut fail_fast = FailFast::default();
+        for item in value.split(',') {
+            match item.trim() {
+                "auth" => fail_fast.auth = true,
+                "database" => fail_fast.database = true,
+                other => bail!(
+                    "invalid option 'fail-fast={value}': '{other}' is not a failure kind (expected fail-fast, or fail-fast=auth, fail-fast=database, fail-fast=auth,database)"
+                ),
+            }
+        }
+        Ok(fail_fast)
+    }
+
+    pub(super) fn covers(self, kind: Option<Kind>) -> bool {
+        match kind {
+            Some(Kind::Auth) => self.auth,
+            Some(Kind::Database) => self.database,
+            None => false,
+        }
+    }
+}
+
+/// The failures a user may choose to make permanent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Rejected credentials or no pg_hba.conf entry (SQLSTATE class 28, 42501 at login).
+    Auth,
+    /// The database does not exist (SQLSTATE 3D000).
+    Database,
+}
+
+/// Why one host is not ready, with what the sslmode retry and fail-fast need to know.
+#[derive(Debug)]
+pub(super) struct HostFailure {
+    pub(super) words: String,
+    pub(super) kind: Option<Kind>,
+    /// The server answered the startup with an error (libpq's condition for a second try).
+    pub(super) server_rejected: bool,
+    pub(super) over_tls: bool,
+    pub(super) tls_failed: bool,
+}
+
+impl HostFailure {
+    pub(super) fn new(words: impl Into<String>) -> Self {
+        HostFailure {
+            words: words.into(),
+            kind: None,
+            server_rejected: false,
+            over_tls: false,
+            tls_failed: false,
+        }
+    }
+
+    /// Both tries of libpq's allow/prefer failed: say both (once if they agree); permanent
+    /// only if both are.
+    pub(super) fn and_then(self, second: HostFailure, second_with_tls: bool) -> HostFailure {
+        let kind = if self.kind == second.kind {
+            self.kind
+        } else {
+            None
+        };
+        let words = if self.words == second.words {
+            self.words
+        } else {
+            let how = if second_with_tls {
+                "with TLS"
+            } else {
+                "without TLS"
+            };
+            format!("{}; then {how}: {}", self.words, second.words)
+        };
+        HostFailure {
+            words,
+            kind,
+            ..second
+        }
+    }
+
+    pub(super) fn into_failure(self, fail_fast: FailFast) -> Failure {
+        if fail_fast.covers(self.kind) {
+            Failure::Permanent(anyhow!(self.words))
+        } else {
+            Failure::NotReady(anyhow!(self.words))
+        }
+    }
+}
 
 /// A failed startup or login in words, classified for fail-fast.
 pub(super) fn login_failure(

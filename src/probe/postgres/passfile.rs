@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use super::Host;
+use super::uri::Host;
 use crate::redact::Secret;
 
 /// libpq's password file: `host:port:database:user:password` lines, `*` matching anything,
@@ -93,7 +93,7 @@ impl PasswordFile {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Postgres;
+    use super::super::settings::Postgres;
     use super::*;
 
     #[test]

@@ -4,14 +4,16 @@
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::wire::SSL_REQUEST;
-use super::{Host, HostFailure, Postgres, Stream};
-use crate::probe::Stage;
+use super::errors::HostFailure;
+use super::uri::Host;
+use super::wire::{SSL_REQUEST, Stream};
+use crate::attempt::Stage;
 use crate::tls::{self, Roots, Verify};
 use crate::words::io_error_words;
 
@@ -40,7 +42,7 @@ impl SslMode {
         })
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
             SslMode::Allow => "allow",
@@ -102,72 +104,71 @@ pub(super) enum Encryption {
     TlsRequired,
 }
 
-impl Postgres {
-    /// libpq's SSLRequest, then the TLS handshake if the server agrees. Reads exactly one
-    /// byte before the handshake so that nothing a man in the middle slipped in ahead of
-    /// it is taken as coming from the server (CVE-2021-23222).
-    pub(super) async fn negotiate(
-        &self,
-        mut tcp: tokio::net::TcpStream,
-        host: &Host,
-        encryption: Encryption,
-        stage: &Stage,
-    ) -> Result<(Box<dyn Stream>, bool), HostFailure> {
-        let Some(tls) = self.tls.clone().filter(|_| encryption != Encryption::Plain) else {
-            return Ok((Box::new(tcp), false));
-        };
-        stage.set(format!("asking {host} for TLS"));
-        let io_failure = |error: io::Error| {
-            HostFailure::new(format!(
-                "{host}: {} (when asked for TLS)",
-                io_error_words(&error)
-            ))
-        };
-        tcp.write_all(&SSL_REQUEST).await.map_err(io_failure)?;
-        let mut answer = [0u8];
-        tcp.read_exact(&mut answer).await.map_err(io_failure)?;
-        match answer[0] {
-            b'S' => {}
-            b'N' if encryption == Encryption::TlsIfOffered => return Ok((Box::new(tcp), false)),
-            b'N' if self.sslmode == SslMode::Allow => {
-                return Err(HostFailure::new(format!(
-                    "{host} does not accept TLS either (ssl is off on the server)"
-                )));
-            }
-            b'N' => {
-                return Err(HostFailure::new(format!(
-                    "{host} does not accept TLS (ssl is off on the server), and sslmode={} requires it",
-                    self.sslmode.name()
-                )));
-            }
-            other => {
-                return Err(HostFailure::new(format!(
-                    "{host} answered the TLS request with {:?}: is it a Postgres server?",
-                    char::from(other)
-                )));
-            }
+/// libpq's SSLRequest, then the TLS handshake if the server agrees (`tls` is None with
+/// sslmode=disable). Reads exactly one byte before the handshake so that nothing a man in
+/// the middle slipped in ahead of it is taken as coming from the server (CVE-2021-23222).
+pub(super) async fn negotiate(
+    mut tcp: tokio::net::TcpStream,
+    host: &Host,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    sslmode: SslMode,
+    encryption: Encryption,
+    stage: &Stage,
+) -> Result<(Box<dyn Stream>, bool), HostFailure> {
+    let Some(tls) = tls.filter(|_| encryption != Encryption::Plain) else {
+        return Ok((Box::new(tcp), false));
+    };
+    stage.set(format!("asking {host} for TLS"));
+    let io_failure = |error: io::Error| {
+        HostFailure::new(format!(
+            "{host}: {} (when asked for TLS)",
+            io_error_words(&error)
+        ))
+    };
+    tcp.write_all(&SSL_REQUEST).await.map_err(io_failure)?;
+    let mut answer = [0u8];
+    tcp.read_exact(&mut answer).await.map_err(io_failure)?;
+    match answer[0] {
+        b'S' => {}
+        b'N' if encryption == Encryption::TlsIfOffered => return Ok((Box::new(tcp), false)),
+        b'N' if sslmode == SslMode::Allow => {
+            return Err(HostFailure::new(format!(
+                "{host} does not accept TLS either (ssl is off on the server)"
+            )));
         }
-        stage.set(format!("TLS handshake with {host}"));
-        let name = server_name(&host.name).map_err(HostFailure::new)?;
-        match tokio_rustls::TlsConnector::from(tls)
-            .connect(name, tcp)
-            .await
-        {
-            Ok(stream) => Ok((Box::new(stream), true)),
-            Err(error) => {
-                let reason = match error
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                {
-                    Some(tls_error) => tls_error.to_string(),
-                    None => io_error_words(&error),
-                };
-                Err(HostFailure {
-                    over_tls: true,
-                    tls_failed: true,
-                    ..HostFailure::new(format!("TLS handshake with {host} failed: {reason}"))
-                })
-            }
+        b'N' => {
+            return Err(HostFailure::new(format!(
+                "{host} does not accept TLS (ssl is off on the server), and sslmode={} requires it",
+                sslmode.name()
+            )));
+        }
+        other => {
+            return Err(HostFailure::new(format!(
+                "{host} answered the TLS request with {:?}: is it a Postgres server?",
+                char::from(other)
+            )));
+        }
+    }
+    stage.set(format!("TLS handshake with {host}"));
+    let name = server_name(&host.name).map_err(HostFailure::new)?;
+    match tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+    {
+        Ok(stream) => Ok((Box::new(stream), true)),
+        Err(error) => {
+            let reason = match error
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                Some(tls_error) => tls_error.to_string(),
+                None => io_error_words(&error),
+            };
+            Err(HostFailure {
+                over_tls: true,
+                tls_failed: true,
+                ..HostFailure::new(format!("TLS handshake with {host} failed: {reason}"))
+            })
         }
     }
 }
@@ -182,7 +183,8 @@ fn server_name(host: &str) -> Result<ServerName<'static>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::parse;
+    use super::super::settings::Postgres;
+    use super::super::settings::tests::parse;
     use super::*;
 
     #[test]

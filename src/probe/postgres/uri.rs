@@ -3,13 +3,40 @@
 //! holdup reads, ignores or refuses.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::IpAddr;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
-use super::{FORM, Host};
+use crate::redact::Secret;
+
+/// The expected form, for error messages.
+pub(super) const FORM: &str =
+    "postgres://user[:password]@host[:port][,host[:port]...]/dbname[?param=value&...][#options]";
 
 const DEFAULT_PORT: u16 = 5432;
+
+/// Its `Debug` shows the password as `(redacted)`.
+#[derive(Debug)]
+pub(super) struct Host {
+    /// The name as given (or the hostaddr when no name is): shown, checked by verify-full,
+    /// looked up in the password file.
+    pub(super) name: String,
+    /// libpq's `hostaddr`: connect here instead of resolving the name.
+    pub(super) address: Option<IpAddr>,
+    pub(super) port: u16,
+    pub(super) password: Option<Secret>,
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name.contains(':') {
+            write!(f, "[{}]:{}", self.name, self.port)
+        } else {
+            write!(f, "{}:{}", self.name, self.port)
+        }
+    }
+}
 
 /// libpq parameters holdup reads, with libpq's meaning.
 const SUPPORTED: &[&str] = &[
@@ -377,8 +404,9 @@ fn decode(text: &str) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::parse;
-    use super::super::{Postgres, SslMode};
+    use super::super::settings::Postgres;
+    use super::super::settings::tests::parse;
+    use super::super::ssl::SslMode;
 
     fn hosts(postgres: &Postgres) -> Vec<String> {
         postgres.hosts.iter().map(ToString::to_string).collect()

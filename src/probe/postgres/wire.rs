@@ -5,13 +5,17 @@ use std::io;
 
 use tokio::io::AsyncReadExt as _;
 
-use super::Stream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Length 8, code 80877103: "may we speak TLS?"
 pub(super) const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 /// Terminate: 'X', length 4.
 pub(super) const TERMINATE: [u8; 5] = [b'X', 0, 0, 0, 4];
 /// Longest answer to a startup packet we read; real ones are a few hundred bytes.
+/// A connection, plain or TLS, as tokio-postgres takes it.
+pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 const MESSAGE_LIMIT: usize = 64 * 1024;
 
 /// A protocol 3.0 startup packet.
