@@ -10,15 +10,15 @@
 //! consulted first, for the name as given, and the host name's domain is searched only
 //! when resolv.conf has no `search` or `domain` line.
 
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
-use futures_util::StreamExt as _;
-use futures_util::stream::FuturesUnordered;
 use hickory_resolver::config::{
     ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig,
     ResolverOpts,
@@ -36,6 +36,17 @@ use crate::words::{io_error_words, lower_first};
 /// How long to wait on one address before also trying the next (RFC 8305's "connection
 /// attempt delay"). A refused address moves on at once.
 const NEXT_ADDRESS_DELAY: Duration = Duration::from_millis(250);
+
+/// How long an address may leave its connections unanswered before a fresh connection to it
+/// is started beside them. A SYN that went nowhere keeps its path on every retransmission
+/// (its connection-tracking entry was made before a route or NAT rule existed), so only a
+/// new connection takes a path that has appeared since: a Kubernetes Service IP that
+/// kube-proxy programs a moment after the attempt began.
+const FRESH_CONNECTION_DELAY: Duration = Duration::from_secs(1);
+
+/// Connections to one address kept open at once; a fresh one beyond this closes the oldest,
+/// so a blackholed address costs a few sockets, never more.
+const CONNECTIONS_PER_ADDRESS: usize = 3;
 
 /// The system's resolver, shared by all targets.
 #[derive(Clone)]
@@ -143,12 +154,13 @@ impl Net {
     }
 
     /// Connects to `host:port`, trying every address: the next one starts when the
-    /// previous fails or has not answered within 250 ms; the first to connect wins.
+    /// previous fails or has not answered within 250 ms, then a fresh connection to a
+    /// silent address every second; the first to connect wins.
     pub async fn connect(&self, host: &str, port: u16, stage: &Stage) -> Result<TcpStream> {
         stage.set(format!("resolving {host}"));
         let addresses = interleave_families(self.resolve(host, port).await?);
         stage.set(format!("connecting to {}", list(&addresses)));
-        connect_any(&addresses).await
+        connect_any(&addresses, TcpStream::connect).await
     }
 }
 
@@ -230,38 +242,90 @@ fn no_cache(options: &mut ResolverOpts) {
     options.negative_max_ttl = Some(Duration::ZERO);
 }
 
-async fn connect_any(addresses: &[SocketAddr]) -> Result<TcpStream> {
-    let mut waiting = addresses.iter().copied();
-    let mut running = FuturesUnordered::new();
+/// The first connection to any of `addresses` that `connect` makes. Addresses are started
+/// in order, each [`NEXT_ADDRESS_DELAY`] after the previous or at once when it fails; once
+/// all are started, every [`FRESH_CONNECTION_DELAY`] a fresh connection goes to the next
+/// address (in turn) that has neither failed nor answered. Generic over the connection so
+/// that the timing can be tested with a paused clock.
+async fn connect_any<C, F, S>(addresses: &[SocketAddr], connect: C) -> Result<S>
+where
+    C: Fn(SocketAddr) -> F,
+    F: Future<Output = io::Result<S>>,
+{
+    let mut unstarted = (0..addresses.len()).peekable();
+    // Connections in progress, oldest first, with the index of their address.
+    let mut connecting: Vec<(usize, Pin<Box<F>>)> = Vec::new();
+    let mut failed = vec![false; addresses.len()];
     let mut failures: Vec<(SocketAddr, io::Error)> = Vec::new();
-    let connect = |address: SocketAddr| async move { (address, TcpStream::connect(address).await) };
-    if let Some(address) = waiting.next() {
-        running.push(connect(address));
-    }
-    let mut next_delay = pin!(tokio::time::sleep(NEXT_ADDRESS_DELAY));
+    let mut next_fresh = 0;
+    // Fires at once for the first address.
+    let mut timer = pin!(tokio::time::sleep(Duration::ZERO));
+    let mut timer_armed = true;
     loop {
-        tokio::select! {
-            Some((address, result)) = running.next() => match result {
-                Ok(stream) => return Ok(stream),
-                Err(error) => {
-                    failures.push((address, error));
-                    match waiting.next() {
-                        Some(address) => {
-                            running.push(connect(address));
-                            next_delay.as_mut().reset(tokio::time::Instant::now() + NEXT_ADDRESS_DELAY);
-                        }
-                        None if running.is_empty() => break,
-                        None => {}
+        // Nothing left to wait for: every address was started and has failed.
+        if connecting.is_empty() && unstarted.peek().is_none() {
+            break;
+        }
+        let any_connecting = !connecting.is_empty();
+        let finished = poll_fn(|cx| {
+            connecting
+                .iter_mut()
+                .enumerate()
+                .find_map(
+                    |(position, (_, connection))| match connection.as_mut().poll(cx) {
+                        Poll::Ready(result) => Some((position, result)),
+                        Poll::Pending => None,
+                    },
+                )
+                .map_or(Poll::Pending, Poll::Ready)
+        });
+        let finished = tokio::select! {
+            finished = finished, if any_connecting => Some(finished),
+            () = timer.as_mut(), if timer_armed => None,
+        };
+        let start = match finished {
+            Some((position, result)) => {
+                let (index, _) = connecting.remove(position);
+                match result {
+                    Ok(stream) => return Ok(stream),
+                    Err(error) => {
+                        failed[index] = true;
+                        failures.push((addresses[index], error));
+                        unstarted.next()
                     }
                 }
-            },
-            () = next_delay.as_mut(), if waiting.len() > 0 => {
-                if let Some(address) = waiting.next() {
-                    running.push(connect(address));
-                }
-                next_delay.as_mut().reset(tokio::time::Instant::now() + NEXT_ADDRESS_DELAY);
             }
+            None => {
+                let silent = (0..addresses.len())
+                    .map(|offset| (next_fresh + offset) % addresses.len())
+                    .find(|&index| !failed[index] && connecting.iter().any(|(i, _)| *i == index));
+                let next = unstarted.next().or(silent);
+                if let Some(index) = next {
+                    next_fresh = index + 1;
+                }
+                timer_armed = next.is_some();
+                next
+            }
+        };
+        let Some(index) = start else { continue };
+        let open: Vec<usize> = (0..connecting.len())
+            .filter(|&position| connecting[position].0 == index)
+            .collect();
+        if open.len() >= CONNECTIONS_PER_ADDRESS {
+            // Closed before the fresh one opens, so a blackholed address never holds more.
+            connecting.remove(open[0]);
         }
+        connecting.push((index, Box::pin(connect(addresses[index]))));
+        let delay = if unstarted.peek().is_some() {
+            NEXT_ADDRESS_DELAY
+        } else {
+            FRESH_CONNECTION_DELAY
+        };
+        timer.as_mut().reset(tokio::time::Instant::now() + delay);
+        timer_armed = true;
+    }
+    if failures.is_empty() {
+        return Err(anyhow!("no address to connect to"));
     }
     Err(anyhow!(describe_failures(&failures)))
 }
@@ -290,6 +354,7 @@ fn describe_failures(failures: &[(SocketAddr, io::Error)]) -> String {
     for (address, error) in failures {
         let words = io_error_words(error);
         match groups.iter_mut().find(|(w, _)| *w == words) {
+            Some((_, addresses)) if addresses.contains(address) => {}
             Some((_, addresses)) => addresses.push(*address),
             None => groups.push((words, vec![*address])),
         }
@@ -332,6 +397,9 @@ pub fn dns_error_words(error: &NetError) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
     use super::*;
 
     fn addresses(list: &[&str]) -> Vec<SocketAddr> {
@@ -357,6 +425,110 @@ mod tests {
                 "127.0.0.3:1"
             ])
         );
+    }
+
+    /// A connector whose `n`th connection (from 0) does what `plan(n)` says: Some(Ok) connects,
+    /// Some(Err) is refused, None never answers. Counts connections made and open at once.
+    struct Connector {
+        made: Cell<usize>,
+        open: Rc<Cell<usize>>,
+        most_open: Rc<Cell<usize>>,
+    }
+
+    struct Open(Rc<Cell<usize>>);
+
+    impl Drop for Open {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() - 1);
+        }
+    }
+
+    impl Connector {
+        fn new() -> Self {
+            Connector {
+                made: Cell::new(0),
+                open: Rc::default(),
+                most_open: Rc::default(),
+            }
+        }
+
+        fn connect(
+            &self,
+            plan: impl Fn(usize, SocketAddr) -> Option<io::Result<usize>>,
+        ) -> impl Fn(SocketAddr) -> Pin<Box<dyn Future<Output = io::Result<usize>>>> {
+            move |address| {
+                let n = self.made.get();
+                self.made.set(n + 1);
+                self.open.set(self.open.get() + 1);
+                self.most_open
+                    .set(self.most_open.get().max(self.open.get()));
+                let open = Open(self.open.clone());
+                let outcome = plan(n, address);
+                Box::pin(async move {
+                    let _open = open;
+                    match outcome {
+                        Some(result) => result,
+                        None => std::future::pending().await,
+                    }
+                })
+            }
+        }
+    }
+
+    fn refused() -> io::Error {
+        io::Error::from(io::ErrorKind::ConnectionRefused)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_address_gets_a_fresh_connection_every_second() {
+        let connector = Connector::new();
+        let start = tokio::time::Instant::now();
+        // The first two connections went nowhere; the third takes the new path.
+        let connect = connector.connect(|n, _| (n >= 2).then_some(Ok(n)));
+        let won = connect_any(&addresses(&["10.96.0.10:80"]), &connect)
+            .await
+            .unwrap();
+        assert_eq!(won, 2);
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_blackholed_address_costs_a_few_sockets_at_most() {
+        let connector = Connector::new();
+        let connect = connector.connect(|_, _| None);
+        let address = addresses(&["10.96.0.10:80"]);
+        let racing = connect_any(&address, &connect);
+        let ended = tokio::time::timeout(Duration::from_millis(9_500), racing).await;
+        assert!(ended.is_err(), "a blackholed address never answers");
+        assert_eq!(connector.made.get(), 10, "one connection a second");
+        assert_eq!(connector.most_open.get(), CONNECTIONS_PER_ADDRESS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn addresses_are_tried_in_turn_and_a_refusal_moves_on_at_once() {
+        let both = addresses(&["[::1]:80", "127.0.0.1:80"]);
+        let start = tokio::time::Instant::now();
+        // The first address is refused: the second starts at once.
+        let connector = Connector::new();
+        let connect = connector.connect(|n, _| Some(if n == 0 { Err(refused()) } else { Ok(n) }));
+        assert_eq!(connect_any(&both, &connect).await.unwrap(), 1);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // The first address is silent: the second starts 250 ms later.
+        let connector = Connector::new();
+        let connect = connector.connect(|n, _| (n == 1).then_some(Ok(n)));
+        assert_eq!(connect_any(&both, &connect).await.unwrap(), 1);
+        assert_eq!(start.elapsed(), NEXT_ADDRESS_DELAY);
+        // Everything refused: one line, each address once, at once.
+        let start = tokio::time::Instant::now();
+        let connector = Connector::new();
+        let connect = connector.connect(|_, _| Some(Err(refused())));
+        let error = connect_any(&both, &connect).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "[::1]:80, 127.0.0.1:80: connection refused"
+        );
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(connector.made.get(), 2);
     }
 
     #[test]

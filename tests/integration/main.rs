@@ -10,5 +10,6 @@ mod exec;
 mod http;
 mod k8s;
 mod postgres;
+mod service_ip;
 mod signals;
 mod tcp;
