@@ -1,7 +1,6 @@
 //! Loopback servers that behave the ways a dependency does while it starts: closed,
 //! opening later, accepting and saying nothing, dropping packets, answering 503.
 
-use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
@@ -12,8 +11,9 @@ use std::time::{Duration, Instant};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use socket2::{Domain, Socket, Type};
+
+use super::tls::{Serving, serve};
 
 /// A port of ours with nothing listening: connections are refused (RST) until
 /// [`ClosedPort::open`] starts listening on it. Holding the socket keeps the port ours.
@@ -189,11 +189,10 @@ impl Blackhole {
 /// A real HTTP/1.1 server (hyper) answering every request with the status currently set
 /// and a fixed body; counts the requests.
 pub struct HttpServer {
-    address: SocketAddr,
     status: Arc<AtomicU16>,
     body: Arc<Mutex<String>>,
     requests: Arc<Mutex<Vec<String>>>,
-    _runtime: tokio::runtime::Runtime,
+    serving: Serving,
 }
 
 impl HttpServer {
@@ -204,68 +203,33 @@ impl HttpServer {
 
     /// HTTPS when `tls` is given.
     pub fn start_with_tls(status: u16, body: &str, tls: Option<rustls::ServerConfig>) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let address = listener.local_addr().unwrap();
-        let server = HttpServer {
-            address,
-            status: Arc::new(AtomicU16::new(status)),
-            body: Arc::new(Mutex::new(body.to_string())),
-            requests: Arc::default(),
-            _runtime: runtime,
-        };
-        let (status, body, requests) = (
-            server.status.clone(),
-            server.body.clone(),
-            server.requests.clone(),
-        );
-        let acceptor = tls.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)));
-        server._runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    break;
-                };
-                let (status, body, requests) = (status.clone(), body.clone(), requests.clone());
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                        let line = format!("{} {}", request.method(), request.uri());
-                        requests.lock().unwrap().push(line);
-                        let response = Response::builder()
-                            .status(status.load(Ordering::SeqCst))
-                            .body(Full::new(Bytes::from(body.lock().unwrap().clone())))
-                            .unwrap();
-                        async move { Ok::<_, Infallible>(response) }
-                    });
-                    let http = hyper::server::conn::http1::Builder::new();
-                    match acceptor {
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                            }
-                        }
-                        None => {
-                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                        }
-                    }
-                });
-            }
+        let status = Arc::new(AtomicU16::new(status));
+        let body = Arc::new(Mutex::new(body.to_string()));
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (answer_status, answer_body, seen) = (status.clone(), body.clone(), requests.clone());
+        let serving = serve(tls, move |request: Request<Incoming>, _| {
+            seen.lock()
+                .unwrap()
+                .push(format!("{} {}", request.method(), request.uri()));
+            Response::builder()
+                .status(answer_status.load(Ordering::SeqCst))
+                .body(Full::new(Bytes::from(answer_body.lock().unwrap().clone())))
+                .unwrap()
         });
-        server
+        HttpServer {
+            status,
+            body,
+            requests,
+            serving,
+        }
     }
 
     pub fn address(&self) -> SocketAddr {
-        self.address
+        self.serving.address()
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
+        format!("http://{}{path}", self.address())
     }
 
     pub fn set_status(&self, status: u16) {
