@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
@@ -18,8 +18,8 @@ use hyper::{Request, Response};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::Holdup;
 use super::tls::{Connection, Serving, TestCa, serve};
+use super::{Holdup, holdup};
 
 /// The kinds of object the server knows, by their plural resource name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -422,11 +422,54 @@ pub fn outside_any_cluster(holdup: Holdup, home: &Path) -> Holdup {
         .env("HOME", home)
 }
 
-/// Writes a kubeconfig file and returns its path.
-pub fn write_kubeconfig(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("kubeconfig");
-    std::fs::write(&path, text).unwrap();
-    path
+/// The user the pod's service account is, to the API server.
+pub const USER: &str = "system:serviceaccount:shop:web";
+
+/// Where a k8s test starts: the stand-in API server, a pod in namespace `shop` running as
+/// service account [`USER`] with its token mounted, and holdup run in that pod or, with a
+/// kubeconfig, outside the cluster.
+pub struct Fixture {
+    pub api: ApiServer,
+    pub pod: ServiceAccount,
+    /// HOME outside the cluster, where the kubeconfig is written.
+    home: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// The pod's token is `t`, and the API server accepts it.
+    pub fn start() -> Fixture {
+        Fixture::with_token("t")
+    }
+
+    /// The pod's token is `token`, and the API server accepts it.
+    pub fn with_token(token: &str) -> Fixture {
+        let api = ApiServer::start();
+        api.allow_token(token, USER);
+        let pod = api.service_account("shop", token);
+        Fixture {
+            api,
+            pod,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// holdup as run in the pod: in-cluster variables, no kubeconfig.
+    pub fn in_pod(&self) -> Holdup {
+        self.pod.configure(holdup())
+    }
+
+    /// holdup outside the cluster (no in-cluster variables), with this kubeconfig in its
+    /// home directory.
+    pub fn with_kubeconfig(&self, kubeconfig: &str) -> Holdup {
+        let path = self.home.path().join("kubeconfig");
+        std::fs::write(&path, kubeconfig).unwrap();
+        outside_any_cluster(holdup(), self.home.path()).env("KUBECONFIG", path)
+    }
+
+    /// The directory the kubeconfig is in, for files it names by a relative path.
+    pub fn kubeconfig_dir(&self) -> &Path {
+        self.home.path()
+    }
 }
 
 fn answer(
