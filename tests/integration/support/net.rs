@@ -4,7 +4,7 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -50,14 +50,16 @@ impl ClosedPort {
     pub fn open(self) -> Listening {
         self.socket.listen(128).unwrap();
         let listener: TcpListener = self.socket.into();
-        let peers = Arc::new(Mutex::new(Vec::new()));
+        let peers: Arc<(Mutex<Vec<SocketAddr>>, Condvar)> = Arc::default();
         let seen = peers.clone();
         let server = listener.try_clone().unwrap();
         thread::spawn(move || {
             for stream in server.incoming() {
                 let Ok(stream) = stream else { break };
                 if let Ok(peer) = stream.peer_addr() {
-                    seen.lock().unwrap().push(peer);
+                    let (peers, accepted) = &*seen;
+                    peers.lock().unwrap().push(peer);
+                    accepted.notify_all();
                 }
             }
         });
@@ -73,8 +75,8 @@ impl ClosedPort {
 pub struct Listening {
     _listener: TcpListener,
     address: SocketAddr,
-    /// The peer address of every connection accepted, in order.
-    peers: Arc<Mutex<Vec<SocketAddr>>>,
+    /// The peer address of every connection accepted, in order, and a signal for each.
+    peers: Arc<(Mutex<Vec<SocketAddr>>, Condvar)>,
 }
 
 impl Listening {
@@ -86,22 +88,19 @@ impl Listening {
             .local_addr()
             .unwrap();
         let limit = Instant::now() + Duration::from_secs(10);
+        let (peers, accepted) = &*self.peers;
+        let mut peers = peers.lock().unwrap();
         loop {
-            if let Some(index) = self
-                .peers
-                .lock()
-                .unwrap()
-                .iter()
-                .position(|peer| *peer == own)
-            {
+            if let Some(index) = peers.iter().position(|peer| *peer == own) {
                 return index;
             }
+            let left = limit.saturating_duration_since(Instant::now());
             assert!(
-                Instant::now() < limit,
+                !left.is_zero(),
                 "the listener on {} never accepted our connection",
                 self.address
             );
-            thread::sleep(Duration::from_millis(1));
+            peers = accepted.wait_timeout(peers, left).unwrap().0;
         }
     }
 }
