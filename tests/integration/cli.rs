@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::support::holdup;
 use crate::support::net::{ClosedPort, HttpServer};
+use crate::support::{SOON, holdup};
 
 #[test]
 fn usage_errors_exit_2_before_anything_is_probed() {
@@ -73,7 +73,8 @@ fn targets_and_settings_from_the_environment() {
         .code(0);
     assert_eq!(server.requests(), ["GET /a?x=1,2"]);
 
-    // A flag wins over its variable: the closed port below is not waited on for 60 s.
+    // A flag wins over its variable: the closed port below is waited on for 300 ms, not
+    // for 60 s.
     let closed = ClosedPort::new();
     holdup()
         .env("HOLDUP_WAIT_FOR", format!("tcp://{}", closed.address()))
@@ -81,7 +82,11 @@ fn targets_and_settings_from_the_environment() {
         .args(["--timeout", "300ms"])
         .run()
         .code(1)
-        .took_between(Duration::from_millis(300), Duration::from_secs(5));
+        .stderr_has(&format!(
+            "tcp://{} not ready after 300ms: ",
+            closed.address()
+        ))
+        .took_between(Duration::from_millis(300), SOON);
     // And --wait-for wins over HOLDUP_WAIT_FOR.
     holdup()
         .env("HOLDUP_WAIT_FOR", format!("tcp://{}", closed.address()))

@@ -1,30 +1,35 @@
 //! http:// and https:// targets against a real HTTP server: not ready until the status
 //! (and body) are right, a server that accepts and stalls, TLS with a test CA.
 
-use std::thread;
-use std::time::Duration;
-
-use crate::support::holdup;
 use crate::support::net::{HttpServer, Silent};
 use crate::support::tls::TestCa;
-
-fn secs(seconds: f64) -> Duration {
-    Duration::from_secs_f64(seconds)
-}
+use crate::support::{DEADLINE_SLACK, SOON, holdup, secs};
 
 #[test]
 fn a_503_is_not_ready_until_it_turns_200() {
     let server = HttpServer::start(503, "starting");
     let target = server.url("/health");
-    let running = holdup().args(["-w", &target, "-t", "30s"]).spawn();
-    running.wait_for_line("HTTP 503 Service Unavailable (expected 200-399)");
-    thread::sleep(secs(1.5).saturating_sub(running.started().elapsed()));
+    let mut running = holdup()
+        .args(["-w", &target, "-t", "30s", "--log-format", "json"])
+        .spawn();
+    // holdup has been answered 503, and waits on: only now does the server turn 200.
+    let waiting = running.wait_for_event("waiting");
+    assert!(
+        waiting["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 503 Service Unavailable (expected 200-399)"),
+        "{waiting}"
+    );
+    running.assert_still_running();
     server.set_status(200);
-    running
-        .finish()
+    let finished = running.finish_within(SOON);
+    finished
         .code(0)
-        .stderr_has(&format!("{target} ready after "))
-        .took_between(secs(1.5), secs(3.0));
+        .stderr_has(&format!("{target} ready after "));
+    assert_eq!(finished.events(), ["waiting", "ready"]);
+    let ready = finished.event("ready");
+    assert!(ready["attempts"].as_u64().unwrap() >= 2, "{ready}");
     assert!(server.requests().len() >= 2);
 }
 
@@ -107,14 +112,17 @@ fn redirects_are_judged_not_followed() {
 fn a_server_that_accepts_and_never_answers_cannot_hold_past_the_deadline() {
     let silent = Silent::start();
     let target = format!("http://{}/health", silent.address());
-    let finished = holdup().args(["-w", &target, "-t", "1500ms"]).run();
+    // The attempt timeout (30 s) is far longer than the deadline; the deadline wins.
+    let finished = holdup()
+        .args(["-w", &target, "-t", "1500ms", "--attempt-timeout", "30s"])
+        .run();
     finished
         .code(1)
         .stderr_has(&format!(
-            "{target} not ready after 1.50s: timed out after 1.50s while waiting for a response from {}",
+            "{target} not ready after 1.50s: timed out after 1.50s while waiting for a response from {} (1 attempt)",
             silent.address()
         ))
-        .took_between(secs(1.5), secs(2.5));
+        .took_between(secs(1.5), secs(1.5) + DEADLINE_SLACK);
     assert!(silent.accepted() >= 1);
 }
 
@@ -130,7 +138,7 @@ fn a_stalled_tls_handshake_cannot_hold_past_the_deadline() {
             "timed out after 500ms while connecting to {}",
             silent.address()
         ))
-        .took_between(secs(1.5), secs(2.5));
+        .took_between(secs(1.5), secs(1.5) + DEADLINE_SLACK);
 }
 
 #[test]

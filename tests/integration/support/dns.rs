@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::str::FromStr as _;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
@@ -174,9 +175,10 @@ impl RequestHandler for Handler {
 }
 
 /// A UDP "DNS server" that reads every query and never answers, as one behind a firewall
-/// that lets queries in and nothing out.
+/// that lets queries in and nothing out. It keeps where each query came from.
 pub struct Mute {
     address: SocketAddr,
+    senders: Arc<(Mutex<Vec<SocketAddr>>, Condvar)>,
 }
 
 impl Mute {
@@ -187,15 +189,44 @@ impl Mute {
     pub fn start_on(address: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(address)?;
         let address = socket.local_addr()?;
+        let senders: Arc<(Mutex<Vec<SocketAddr>>, Condvar)> = Arc::default();
+        let seen = senders.clone();
         thread::spawn(move || {
             let mut buffer = [0u8; 4096];
-            while socket.recv_from(&mut buffer).is_ok() {}
+            while let Ok((_, sender)) = socket.recv_from(&mut buffer) {
+                let (senders, received) = &*seen;
+                senders.lock().unwrap().push(sender);
+                received.notify_all();
+            }
         });
-        Ok(Mute { address })
+        Ok(Mute { address, senders })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// How many queries others sent so far, counted exactly: a datagram of our own joins
+    /// the same queue, and once it is read, every earlier one is.
+    pub fn queries(&self) -> usize {
+        let own = UdpSocket::bind(SocketAddr::new(self.address.ip(), 0)).unwrap();
+        own.send_to(b"marker", self.address).unwrap();
+        let own = own.local_addr().unwrap();
+        let limit = Instant::now() + Duration::from_secs(10);
+        let (senders, received) = &*self.senders;
+        let mut senders = senders.lock().unwrap();
+        loop {
+            if let Some(index) = senders.iter().position(|sender| *sender == own) {
+                return index;
+            }
+            let left = limit.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "the server on {} never read our datagram",
+                self.address
+            );
+            senders = received.wait_timeout(senders, left).unwrap().0;
+        }
     }
 }
 

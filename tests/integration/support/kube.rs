@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
@@ -16,16 +15,11 @@ use std::time::{Duration, Instant};
 use http_body_util::{Either, Full};
 use hyper::body::{Bytes, Frame, Incoming};
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use rustls::RootCertStore;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::Holdup;
-use super::tls::TestCa;
+use super::tls::{Connection, Serving, TestCa, serve};
+use super::{Holdup, holdup};
 
 /// The kinds of object the server knows, by their plural resource name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -228,84 +222,34 @@ type Body = Either<Full<Bytes>, Events>;
 
 /// The fake API server, on 127.0.0.1 with a certificate of its own test CA.
 pub struct ApiServer {
-    address: SocketAddr,
     ca: TestCa,
     cluster: Arc<(Mutex<Cluster>, Condvar)>,
-    _runtime: tokio::runtime::Runtime,
+    serving: Serving,
 }
 
 impl ApiServer {
     pub fn start() -> ApiServer {
         let ca = TestCa::new("holdup test cluster CA");
-        let issued = ca.issue(&["127.0.0.1", "kubernetes.default.svc"]);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(ca.pem().as_bytes()).unwrap())
-            .unwrap();
         // Client certificates are checked when given; tokens work without one.
-        let clients =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .allow_unauthenticated()
-                .build()
-                .unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(clients)
-            .with_single_cert(
-                vec![CertificateDer::from_pem_slice(issued.certificate_pem.as_bytes()).unwrap()],
-                PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap(),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let address = listener.local_addr().unwrap();
+        let config = ca.server_config_checking_clients(&["127.0.0.1", "kubernetes.default.svc"]);
         let cluster: Arc<(Mutex<Cluster>, Condvar)> = Arc::default();
         let shared = cluster.clone();
-        runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    break;
-                };
-                let acceptor = acceptor.clone();
-                let cluster = shared.clone();
-                tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let client_certificate = stream.get_ref().1.peer_certificates().is_some();
-                    let service = hyper::service::service_fn(move |request| {
-                        let response = answer(&cluster, &request, client_certificate);
-                        async move { Ok::<_, Infallible>(response) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let serving = serve(Some(config), move |request, connection: Connection| {
+            answer(&shared, &request, connection.client_certificate)
         });
         ApiServer {
-            address,
             ca,
             cluster,
-            _runtime: runtime,
+            serving,
         }
     }
 
     pub fn port(&self) -> u16 {
-        self.address.port()
+        self.serving.address().port()
     }
 
     pub fn url(&self) -> String {
-        format!("https://{}", self.address)
+        format!("https://{}", self.serving.address())
     }
 
     pub fn ca(&self) -> &TestCa {
@@ -478,11 +422,54 @@ pub fn outside_any_cluster(holdup: Holdup, home: &Path) -> Holdup {
         .env("HOME", home)
 }
 
-/// Writes a kubeconfig file and returns its path.
-pub fn write_kubeconfig(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("kubeconfig");
-    std::fs::write(&path, text).unwrap();
-    path
+/// The user the pod's service account is, to the API server.
+pub const USER: &str = "system:serviceaccount:shop:web";
+
+/// Where a k8s test starts: the stand-in API server, a pod in namespace `shop` running as
+/// service account [`USER`] with its token mounted, and holdup run in that pod or, with a
+/// kubeconfig, outside the cluster.
+pub struct Fixture {
+    pub api: ApiServer,
+    pub pod: ServiceAccount,
+    /// HOME outside the cluster, where the kubeconfig is written.
+    home: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// The pod's token is `t`, and the API server accepts it.
+    pub fn start() -> Fixture {
+        Fixture::with_token("t")
+    }
+
+    /// The pod's token is `token`, and the API server accepts it.
+    pub fn with_token(token: &str) -> Fixture {
+        let api = ApiServer::start();
+        api.allow_token(token, USER);
+        let pod = api.service_account("shop", token);
+        Fixture {
+            api,
+            pod,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// holdup as run in the pod: in-cluster variables, no kubeconfig.
+    pub fn in_pod(&self) -> Holdup {
+        self.pod.configure(holdup())
+    }
+
+    /// holdup outside the cluster (no in-cluster variables), with this kubeconfig in its
+    /// home directory.
+    pub fn with_kubeconfig(&self, kubeconfig: &str) -> Holdup {
+        let path = self.home.path().join("kubeconfig");
+        std::fs::write(&path, kubeconfig).unwrap();
+        outside_any_cluster(holdup(), self.home.path()).env("KUBECONFIG", path)
+    }
+
+    /// The directory the kubeconfig is in, for files it names by a relative path.
+    pub fn kubeconfig_dir(&self) -> &Path {
+        self.home.path()
+    }
 }
 
 fn answer(

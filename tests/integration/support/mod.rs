@@ -19,6 +19,23 @@ use std::time::{Duration, Instant};
 /// Longest any single run of holdup may take before a test gives up on it.
 pub const RUN_LIMIT: Duration = Duration::from_secs(60);
 
+/// The hang guard for what must happen at once, or soon after the event that allows it (a
+/// port opening, a record appearing, a signal): far more than a healthy run needs on a
+/// loaded 2-core machine, far less than the deadlines of 30 s and more such runs are given.
+/// How soon exactly is for the scheduler's paused-clock unit tests; here the order of
+/// events and the attempt counts say it.
+pub const SOON: Duration = Duration::from_secs(10);
+
+/// How long past its deadline a run may end on a loaded machine: starting the process, the
+/// attempt the deadline cuts off, exiting. Tests that check a deadline holds give their
+/// attempts far longer than deadline and slack together, so overstaying shows.
+pub const DEADLINE_SLACK: Duration = Duration::from_secs(5);
+
+/// Seconds as a [`Duration`]: `secs(1.5)`.
+pub fn secs(seconds: f64) -> Duration {
+    Duration::from_secs_f64(seconds)
+}
+
 /// Whether this is a CI run (`CI` set to anything but empty, `false` or `0`), where every
 /// test must really run.
 pub fn in_ci() -> bool {
@@ -58,13 +75,28 @@ pub fn wait_until(child: &mut Child, limit: Instant) -> io::Result<Option<ExitSt
 
 /// The first line from `lines` that contains `needle`, waiting until `limit`.
 pub fn first_line_with(lines: &Receiver<String>, needle: &str, limit: Instant) -> Option<String> {
+    first_line_where(lines, |line| line.contains(needle), limit)
+}
+
+/// The first line from `lines` that `matches`, waiting until `limit`.
+fn first_line_where(
+    lines: &Receiver<String>,
+    matches: impl Fn(&str) -> bool,
+    limit: Instant,
+) -> Option<String> {
     loop {
         match lines.recv_timeout(limit.saturating_duration_since(Instant::now())) {
-            Ok(line) if line.contains(needle) => return Some(line),
+            Ok(line) if matches(&line) => return Some(line),
             Ok(_) => {}
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
         }
     }
+}
+
+/// The `event` of a `--log-format json` line, if it is one.
+fn event_of(line: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    value["event"].as_str().map(str::to_string)
 }
 
 /// A holdup command line to run.
@@ -180,10 +212,6 @@ impl Running {
         self.child.id()
     }
 
-    pub fn started(&self) -> Instant {
-        self.started
-    }
-
     /// Blocks until holdup writes a stderr line containing `needle`, and returns it.
     #[track_caller]
     pub fn wait_for_line(&self, needle: &str) -> String {
@@ -195,6 +223,36 @@ impl Running {
         })
     }
 
+    /// Blocks until holdup (run with `--log-format json`) logs an `event` line, and returns
+    /// it parsed.
+    #[track_caller]
+    pub fn wait_for_event(&self, event: &str) -> serde_json::Value {
+        let line = first_line_where(
+            &self.lines,
+            |line| event_of(line).as_deref() == Some(event),
+            Instant::now() + RUN_LIMIT,
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "holdup never logged a {event:?} event; stderr so far:\n{}",
+                self.stderr.lock().unwrap()
+            )
+        });
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// Asserts that holdup has not ended: it is still waiting when the test makes the
+    /// change it waits for.
+    #[track_caller]
+    pub fn assert_still_running(&mut self) {
+        let status = self.child.try_wait().expect("cannot look at holdup");
+        assert!(
+            status.is_none(),
+            "holdup ended ({status:?}) before the test made its change; stderr:\n{}",
+            self.stderr.lock().unwrap()
+        );
+    }
+
     /// Sends `signal` to the process holdup was started as.
     pub fn signal(&self, signal: i32) {
         send_signal(self.pid(), signal);
@@ -202,13 +260,29 @@ impl Running {
 
     /// Waits for holdup to end (killing it and failing after [`RUN_LIMIT`]).
     #[track_caller]
-    pub fn finish(mut self) -> Finished {
-        let status =
-            wait_until(&mut self.child, self.started + RUN_LIMIT).expect("cannot wait for holdup");
+    pub fn finish(self) -> Finished {
+        let limit = self.started + RUN_LIMIT;
+        self.finish_by(limit, format!("after {RUN_LIMIT:?}"))
+    }
+
+    /// Waits for holdup to end within `limit` from now, when the test has just done what
+    /// ends its wait: opened the port, sent the signal (killing it and failing otherwise).
+    #[track_caller]
+    pub fn finish_within(self, limit: Duration) -> Finished {
+        let by = (Instant::now() + limit).min(self.started + RUN_LIMIT);
+        self.finish_by(
+            by,
+            format!("{limit:?} after the change that should have ended its wait"),
+        )
+    }
+
+    #[track_caller]
+    fn finish_by(mut self, limit: Instant, when: String) -> Finished {
+        let status = wait_until(&mut self.child, limit).expect("cannot wait for holdup");
         let Some(status) = status else {
             let _ = self.child.kill();
             panic!(
-                "holdup still running after {RUN_LIMIT:?}; stderr:\n{}",
+                "holdup still running {when}; stderr:\n{}",
                 self.stderr.lock().unwrap()
             );
         };
@@ -280,9 +354,10 @@ impl Finished {
         self
     }
 
-    /// Asserts the run took at least `low` and at most `high`. Upper bounds are generous:
-    /// they catch a hang or a missed deadline, not a few milliseconds of a busy machine
-    /// (the benchmark measures those).
+    /// Asserts the run took at least `low` and at most `high`. A lower bound says holdup
+    /// waited until its deadline; an upper bound is a hang guard ([`SOON`]) or a deadline
+    /// plus [`DEADLINE_SLACK`], never a few milliseconds of a busy machine (the benchmark
+    /// and the scheduler's unit tests measure those).
     #[track_caller]
     pub fn took_between(&self, low: Duration, high: Duration) -> &Self {
         assert!(
@@ -303,5 +378,27 @@ impl Finished {
                 serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
             })
             .collect()
+    }
+
+    /// The `event` of every line of a --log-format json run, in order, with repeats in a
+    /// row told once (a target that keeps waiting says so again when its reason changes).
+    #[track_caller]
+    pub fn events(&self) -> Vec<String> {
+        let mut events: Vec<String> = self
+            .json_lines()
+            .iter()
+            .map(|line| line["event"].as_str().unwrap_or_default().to_string())
+            .collect();
+        events.dedup();
+        events
+    }
+
+    /// The first line of a --log-format json run with this `event`.
+    #[track_caller]
+    pub fn event(&self, event: &str) -> serde_json::Value {
+        self.json_lines()
+            .into_iter()
+            .find(|line| line["event"] == event)
+            .unwrap_or_else(|| panic!("no {event:?} event in stderr:\n{}", self.stderr))
     }
 }

@@ -1,19 +1,19 @@
 //! Loopback servers that behave the ways a dependency does while it starts: closed,
 //! opening later, accepting and saying nothing, dropping packets, answering 503.
 
-use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use socket2::{Domain, Socket, Type};
+
+use super::tls::{Serving, serve};
 
 /// A port of ours with nothing listening: connections are refused (RST) until
 /// [`ClosedPort::open`] starts listening on it. Holding the socket keeps the port ours.
@@ -50,14 +50,16 @@ impl ClosedPort {
     pub fn open(self) -> Listening {
         self.socket.listen(128).unwrap();
         let listener: TcpListener = self.socket.into();
-        let peers = Arc::new(Mutex::new(Vec::new()));
+        let peers: Arc<(Mutex<Vec<SocketAddr>>, Condvar)> = Arc::default();
         let seen = peers.clone();
         let server = listener.try_clone().unwrap();
         thread::spawn(move || {
             for stream in server.incoming() {
                 let Ok(stream) = stream else { break };
                 if let Ok(peer) = stream.peer_addr() {
-                    seen.lock().unwrap().push(peer);
+                    let (peers, accepted) = &*seen;
+                    peers.lock().unwrap().push(peer);
+                    accepted.notify_all();
                 }
             }
         });
@@ -73,8 +75,8 @@ impl ClosedPort {
 pub struct Listening {
     _listener: TcpListener,
     address: SocketAddr,
-    /// The peer address of every connection accepted, in order.
-    peers: Arc<Mutex<Vec<SocketAddr>>>,
+    /// The peer address of every connection accepted, in order, and a signal for each.
+    peers: Arc<(Mutex<Vec<SocketAddr>>, Condvar)>,
 }
 
 impl Listening {
@@ -86,22 +88,19 @@ impl Listening {
             .local_addr()
             .unwrap();
         let limit = Instant::now() + Duration::from_secs(10);
+        let (peers, accepted) = &*self.peers;
+        let mut peers = peers.lock().unwrap();
         loop {
-            if let Some(index) = self
-                .peers
-                .lock()
-                .unwrap()
-                .iter()
-                .position(|peer| *peer == own)
-            {
+            if let Some(index) = peers.iter().position(|peer| *peer == own) {
                 return index;
             }
+            let left = limit.saturating_duration_since(Instant::now());
             assert!(
-                Instant::now() < limit,
+                !left.is_zero(),
                 "the listener on {} never accepted our connection",
                 self.address
             );
-            thread::sleep(Duration::from_millis(1));
+            peers = accepted.wait_timeout(peers, left).unwrap().0;
         }
     }
 }
@@ -189,11 +188,10 @@ impl Blackhole {
 /// A real HTTP/1.1 server (hyper) answering every request with the status currently set
 /// and a fixed body; counts the requests.
 pub struct HttpServer {
-    address: SocketAddr,
     status: Arc<AtomicU16>,
     body: Arc<Mutex<String>>,
     requests: Arc<Mutex<Vec<String>>>,
-    _runtime: tokio::runtime::Runtime,
+    serving: Serving,
 }
 
 impl HttpServer {
@@ -204,68 +202,33 @@ impl HttpServer {
 
     /// HTTPS when `tls` is given.
     pub fn start_with_tls(status: u16, body: &str, tls: Option<rustls::ServerConfig>) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let address = listener.local_addr().unwrap();
-        let server = HttpServer {
-            address,
-            status: Arc::new(AtomicU16::new(status)),
-            body: Arc::new(Mutex::new(body.to_string())),
-            requests: Arc::default(),
-            _runtime: runtime,
-        };
-        let (status, body, requests) = (
-            server.status.clone(),
-            server.body.clone(),
-            server.requests.clone(),
-        );
-        let acceptor = tls.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)));
-        server._runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    break;
-                };
-                let (status, body, requests) = (status.clone(), body.clone(), requests.clone());
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                        let line = format!("{} {}", request.method(), request.uri());
-                        requests.lock().unwrap().push(line);
-                        let response = Response::builder()
-                            .status(status.load(Ordering::SeqCst))
-                            .body(Full::new(Bytes::from(body.lock().unwrap().clone())))
-                            .unwrap();
-                        async move { Ok::<_, Infallible>(response) }
-                    });
-                    let http = hyper::server::conn::http1::Builder::new();
-                    match acceptor {
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                            }
-                        }
-                        None => {
-                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                        }
-                    }
-                });
-            }
+        let status = Arc::new(AtomicU16::new(status));
+        let body = Arc::new(Mutex::new(body.to_string()));
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (answer_status, answer_body, seen) = (status.clone(), body.clone(), requests.clone());
+        let serving = serve(tls, move |request: Request<Incoming>, _| {
+            seen.lock()
+                .unwrap()
+                .push(format!("{} {}", request.method(), request.uri()));
+            Response::builder()
+                .status(answer_status.load(Ordering::SeqCst))
+                .body(Full::new(Bytes::from(answer_body.lock().unwrap().clone())))
+                .unwrap()
         });
-        server
+        HttpServer {
+            status,
+            body,
+            requests,
+            serving,
+        }
     }
 
     pub fn address(&self) -> SocketAddr {
-        self.address
+        self.serving.address()
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
+        format!("http://{}{path}", self.address())
     }
 
     pub fn set_status(&self, status: u16) {

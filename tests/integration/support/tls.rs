@@ -1,16 +1,25 @@
-//! A throwaway certificate authority for TLS tests: servers get certificates from it, holdup
-//! is told to trust its PEM file (or, to test failures, another CA's).
+//! TLS for test servers: a throwaway certificate authority (servers get certificates from
+//! it, holdup is told to trust its PEM file or, to test failures, another CA's), and the one
+//! loop that serves HTTP, over TLS or not, for every test server that speaks it.
 
-use std::net::IpAddr;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use hyper::body::{Body, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
     SanType,
 };
+use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -64,17 +73,131 @@ impl TestCa {
 
     /// A rustls server configuration presenting a certificate for `names`.
     pub fn server_config(&self, names: &[&str]) -> rustls::ServerConfig {
+        self.config(names, None)
+    }
+
+    /// The same, and checks a client certificate against this CA when the client presents
+    /// one; clients without one are let in all the same (an API server also takes tokens).
+    pub fn server_config_checking_clients(&self, names: &[&str]) -> rustls::ServerConfig {
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(self.pem().as_bytes()).unwrap())
+            .unwrap();
+        let clients = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .allow_unauthenticated()
+            .build()
+            .unwrap();
+        self.config(names, Some(clients))
+    }
+
+    fn config(
+        &self,
+        names: &[&str],
+        clients: Option<Arc<dyn ClientCertVerifier>>,
+    ) -> rustls::ServerConfig {
         let issued = self.issue(names);
         let chain =
             vec![CertificateDer::from_pem_slice(issued.certificate_pem.as_bytes()).unwrap()];
         let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap();
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap()
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = match clients {
+            Some(clients) => builder.with_client_cert_verifier(clients),
+            None => builder.with_no_client_auth(),
+        };
+        builder.with_single_cert(chain, key).unwrap()
     }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// What a request's handler learns of the connection the request came on.
+#[derive(Clone, Copy, Debug)]
+pub struct Connection {
+    /// The client presented a certificate, which the server's configuration accepted.
+    pub client_certificate: bool,
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 (any port), on a runtime of its own; stops when dropped.
+pub struct Serving {
+    address: SocketAddr,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Serving {
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+/// Serves HTTP/1.1 on 127.0.0.1, over TLS when given a configuration (HTTPS), answering
+/// every request with `answer`.
+pub fn serve<A, B>(tls: Option<rustls::ServerConfig>, answer: A) -> Serving
+where
+    A: Fn(Request<Incoming>, Connection) -> Response<B> + Send + Sync + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let acceptor = tls.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+    let answer = Arc::new(answer);
+    runtime.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
+            let acceptor = acceptor.clone();
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                match acceptor {
+                    Some(acceptor) => {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let client_certificate = stream.get_ref().1.peer_certificates().is_some();
+                        serve_connection(stream, Connection { client_certificate }, answer).await;
+                    }
+                    None => {
+                        let plain = Connection {
+                            client_certificate: false,
+                        };
+                        serve_connection(stream, plain, answer).await;
+                    }
+                }
+            });
+        }
+    });
+    Serving {
+        address,
+        _runtime: runtime,
+    }
+}
+
+async fn serve_connection<S, A, B>(stream: S, connection: Connection, answer: Arc<A>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: Fn(Request<Incoming>, Connection) -> Response<B> + Send + Sync + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let response = answer(request, connection);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
