@@ -9,9 +9,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use yaml_rust2::{Yaml, YamlLoader};
 
+use serde_json::{Value, json};
+
 use crate::support::kube::{
     ApiServer, Fixture, Kind, Seen, USER, crashing_pod, endpoint_slice, job, outside_any_cluster,
-    pod,
+    placeholder_slice, pod, service,
 };
 use crate::support::net::Silent;
 use crate::support::{DEADLINE_SLACK, SOON, holdup, secs};
@@ -22,6 +24,10 @@ fn lists(seen: &Seen) -> bool {
 
 fn watches(seen: &Seen) -> bool {
     seen.verb == "watch" && seen.status == 200
+}
+
+fn service_reads(seen: &Seen) -> bool {
+    seen.verb == "get" && seen.kind == Some(Kind::Service)
 }
 
 #[test]
@@ -89,7 +95,7 @@ fn a_service_created_late_is_waited_for() {
         .in_pod()
         .args(["-w", "k8s://shop/db#min=2&port=pg", "-t", "30s"])
         .spawn();
-    running.wait_for_line("Service shop/db has no endpoints yet");
+    running.wait_for_line("waiting for k8s://shop/db: Service shop/db does not exist yet");
     k8s.api.wait_for_requests(1, watches);
     k8s.api.put(
         Kind::EndpointSlice,
@@ -100,6 +106,182 @@ fn a_service_created_late_is_waited_for() {
         .finish()
         .code(0)
         .stderr_has("k8s://shop/db ready after ");
+}
+
+/// The slice the EndpointSlice controller fills in once the Service's pods have IPs: the
+/// placeholder itself, updated in place.
+fn filled_placeholder(service: &str, port: &str, endpoints: &[(&str, bool)]) -> Value {
+    let mut slice = endpoint_slice(service, port, endpoints);
+    slice["metadata"] = placeholder_slice(service)["metadata"].clone();
+    slice
+}
+
+/// The README's initContainer target while Postgres has no pod running: the controller's
+/// placeholder slice (no endpoints, no ports) is not read as a Service without the port.
+#[test]
+fn a_placeholder_slice_means_no_running_pod_not_a_missing_port() {
+    let k8s = Fixture::start();
+    k8s.api.put(
+        Kind::Service,
+        "shop",
+        service("postgres", &[("postgres", 5432, json!(5432))]),
+    );
+    k8s.api
+        .put(Kind::EndpointSlice, "shop", placeholder_slice("postgres"));
+    // Short attempts, so that each new reason is printed while the watch goes on.
+    let running = k8s
+        .in_pod()
+        .args(["-w", "k8s://postgres#port=postgres", "-t", "30s"])
+        .args(["--attempt-timeout", "300ms", "--log-format", "json"])
+        .spawn();
+    let waiting = running.wait_for_event("waiting");
+    assert_eq!(
+        waiting["message"],
+        "waiting for k8s://postgres: Service shop/postgres has no endpoints yet (it selects no running pod)"
+    );
+    k8s.api.wait_for_requests(1, watches);
+    // The pod gets an IP, then passes its readiness probe.
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        filled_placeholder("postgres", "postgres", &[("postgres-0", false)]),
+    );
+    running.wait_for_line(
+        "Service shop/postgres has 0 ready endpoints of 1 needed (not ready: postgres-0)",
+    );
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        filled_placeholder("postgres", "postgres", &[("postgres-0", true)]),
+    );
+    let finished = running.finish_within(SOON);
+    finished
+        .code(0)
+        .stderr_has("k8s://postgres ready after ")
+        .stderr_lacks("no port named");
+    // One read of the Service, for the placeholder; none while endpoints were counted.
+    let requests = k8s.api.requests();
+    let reads: Vec<&Seen> = requests.iter().filter(|seen| service_reads(seen)).collect();
+    assert_eq!(reads.len(), 1, "{requests:#?}");
+    assert_eq!(reads[0].status, 200);
+    assert_eq!(reads[0].namespace, "shop");
+    assert_eq!(reads[0].token.as_deref(), Some("t"));
+}
+
+/// A Service whose ports really lack the name asked for: said, with the names it has, both
+/// while no pod runs (as a hint) and once its pods have endpoints (as the reason); then the
+/// Service is fixed and holdup is ready.
+#[test]
+fn a_service_without_the_port_asked_for_says_so_with_the_names_it_has() {
+    let k8s = Fixture::start();
+    let wrong = service(
+        "postgres",
+        &[("pg", 5432, json!("pg")), ("metrics", 9187, json!(9187))],
+    );
+    k8s.api.put(Kind::Service, "shop", wrong);
+    k8s.api
+        .put(Kind::EndpointSlice, "shop", placeholder_slice("postgres"));
+    let running = k8s
+        .in_pod()
+        .args(["-w", "k8s://postgres#port=postgres", "-t", "30s"])
+        .args(["--attempt-timeout", "300ms"])
+        .spawn();
+    running.wait_for_line(
+        "waiting for k8s://postgres: Service shop/postgres has no endpoints yet (it selects no running pod); and it has no port named \"postgres\" (its ports: pg, metrics)",
+    );
+    k8s.api.wait_for_requests(1, watches);
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        filled_placeholder("postgres", "pg", &[("postgres-0", true)]),
+    );
+    running.wait_for_line(
+        "waiting for k8s://postgres: Service shop/postgres has no port named \"postgres\" (its ports: pg, metrics)",
+    );
+    // The port is renamed; the EndpointSlice controller follows.
+    k8s.api.put(
+        Kind::Service,
+        "shop",
+        service("postgres", &[("postgres", 5432, json!("pg"))]),
+    );
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        filled_placeholder("postgres", "postgres", &[("postgres-0", true)]),
+    );
+    running
+        .finish_within(SOON)
+        .code(0)
+        .stderr_has("k8s://postgres ready after ");
+    let requests = k8s.api.requests();
+    assert_eq!(
+        requests.iter().filter(|seen| service_reads(seen)).count(),
+        2,
+        "one read per change of situation: {requests:#?}"
+    );
+}
+
+/// Reading the Service is a nicety: refused, it is said once with the rule to add, never
+/// asked again, and the wait goes on as before on one list and one watch.
+#[test]
+fn a_forbidden_service_read_is_said_once_and_costs_the_wait_nothing() {
+    let k8s = Fixture::start();
+    k8s.api.forbid(Kind::Service, "get");
+    k8s.api.put(
+        Kind::Service,
+        "shop",
+        service("postgres", &[("postgres", 5432, json!(5432))]),
+    );
+    k8s.api
+        .put(Kind::EndpointSlice, "shop", placeholder_slice("postgres"));
+    let running = k8s
+        .in_pod()
+        .args(["-w", "k8s://postgres#port=postgres", "-t", "30s"])
+        .args(["--attempt-timeout", "300ms", "--log-format", "json"])
+        .spawn();
+    let limited = running.wait_for_event("limited");
+    assert_eq!(limited["level"], "warn");
+    assert_eq!(
+        limited["message"],
+        format!(
+            "k8s://postgres: cannot read Service shop/postgres, so reasons will not say whether it exists or has the port asked for: forbidden (403): User \"{USER}\" cannot get resource \"services\" in API group \"\" in the namespace \"shop\"; give it a Role in namespace shop with this rule: - {{apiGroups: [\"\"], resources: [\"services\"], verbs: [\"get\"]}}"
+        )
+    );
+    let waiting = running.wait_for_event("waiting");
+    assert_eq!(
+        waiting["message"],
+        "waiting for k8s://postgres: Service shop/postgres has no endpoints yet (it selects no running pod)"
+    );
+    k8s.api.wait_for_requests(1, watches);
+    // Another situation (the placeholder goes), where a read would be worth it: not tried.
+    k8s.api
+        .delete(Kind::EndpointSlice, "shop", "postgres-7xk2p");
+    running.wait_for_line("Service shop/postgres has no endpoints yet (no EndpointSlice: the Service does not exist yet, or has no selector)");
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("postgres", "postgres", &[("postgres-0", true)]),
+    );
+    let finished = running.finish_within(SOON);
+    finished.code(0);
+    assert_eq!(
+        finished
+            .events()
+            .iter()
+            .filter(|event| *event == "limited")
+            .count(),
+        1
+    );
+    let requests = k8s.api.requests();
+    let verbs: Vec<(&str, u16)> = requests
+        .iter()
+        .map(|seen| (seen.verb.as_str(), seen.status))
+        .collect();
+    assert_eq!(
+        verbs,
+        [("list", 200), ("get", 403), ("watch", 200)],
+        "{requests:#?}"
+    );
 }
 
 #[test]
@@ -624,8 +806,8 @@ fn rules_of(role: &Yaml) -> Vec<Rule> {
         .collect()
 }
 
-/// The namespace a k8s:// target names, if any, and the resource it reads.
-fn namespace_and_resource(target: &str) -> (Option<&str>, &'static str) {
+/// The namespace a k8s:// target names, if any, and the resources it reads.
+fn namespace_and_resources(target: &str) -> (Option<&str>, &'static [&'static str]) {
     let path = target.trim_start_matches("k8s://");
     let path = path.split('#').next().unwrap_or_default();
     let is_kind =
@@ -636,12 +818,12 @@ fn namespace_and_resource(target: &str) -> (Option<&str>, &'static str) {
         [namespace, kind, _] => (Some(*namespace), *kind),
         _ => (None, "service"),
     };
-    let resource = match kind {
-        "job" | "jobs" => "jobs",
-        "pod" | "pods" => "pods",
-        _ => "endpointslices",
+    let resources: &[&str] = match kind {
+        "job" | "jobs" => &["jobs"],
+        "pod" | "pods" => &["pods"],
+        _ => &["endpointslices", "services"],
     };
-    (namespace, resource)
+    (namespace, resources)
 }
 
 fn is_holdup(container: &Yaml) -> bool {
@@ -690,7 +872,7 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
         .collect();
     assert_eq!(
         documented.keys().collect::<Vec<_>>(),
-        ["endpointslices", "jobs", "pods"]
+        ["endpointslices", "jobs", "pods", "services"]
     );
 
     let home = tempfile::tempdir().unwrap();
@@ -740,13 +922,13 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
                     .filter(|target| target.starts_with("k8s://"))
             });
             for target in targets {
-                let (in_namespace, resource) = namespace_and_resource(target);
+                let (in_namespace, resources) = namespace_and_resources(target);
                 let key = (
                     in_namespace.unwrap_or(&namespace).to_string(),
                     namespace.clone(),
                     account.clone(),
                 );
-                needs.entry(key).or_default().insert(resource);
+                needs.entry(key).or_default().extend(resources);
             }
             checked += 1;
         }

@@ -58,6 +58,7 @@ mod api;
 mod config;
 mod names;
 mod readiness;
+mod service;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -129,6 +130,8 @@ struct Seen {
     objects: BTreeMap<String, Value>,
     /// Where the objects are at: None until listed, and again after a 410 Gone.
     resource_version: Option<String>,
+    /// A Service target's Service object, read for the words of its reason.
+    service: service::Lookup,
 }
 
 impl K8s {
@@ -269,7 +272,7 @@ impl K8s {
             match self.verdict(namespace, seen) {
                 Verdict::Ready => return Ok(()),
                 Verdict::Failed(words) => return Err(Failure::Permanent(anyhow!(words))),
-                Verdict::NotReady(_) => {}
+                Verdict::NotReady(_) => self.explain(api, namespace, seen, stage).await,
             }
         }
     }
@@ -305,11 +308,30 @@ impl K8s {
             .map(|object| (readiness::meta(&object).name, object))
             .collect();
         seen.resource_version = Some(list.metadata.resource_version);
+        self.explain(api, &query.namespace, seen, stage).await;
         match self.verdict(&query.namespace, seen) {
             Verdict::Ready => Ok(()),
             Verdict::Failed(words) => Err(Failure::Permanent(anyhow!(words))),
             Verdict::NotReady(words) => Err(anyhow!(words).into()),
         }
+    }
+
+    /// Reads a Service target's Service object when its reason depends on it and the
+    /// situation changed since the last read; a refusal costs nothing but the hint.
+    async fn explain(&self, api: &Api, namespace: &str, seen: &mut Seen, stage: &Stage) {
+        let Kind::Service { name, port, min } = &self.kind else {
+            return;
+        };
+        let slices: Vec<&Value> = seen.objects.values().collect();
+        let situation = service::situation(port.as_deref(), *min, &slices);
+        let asking = service::Asking {
+            api,
+            namespace,
+            name,
+            target: &self.shown,
+            reason: self.reason(namespace, seen),
+        };
+        seen.service.refresh(situation, asking, stage).await;
     }
 
     /// Starts a watch from `from`. A forbidden watch turns polling on (said once); a 410
@@ -408,11 +430,12 @@ impl K8s {
     fn verdict(&self, namespace: &str, seen: &Seen) -> Verdict {
         let objects: Vec<&Value> = seen.objects.values().collect();
         match &self.kind {
-            Kind::Service { name, port, min } => readiness::service(
+            Kind::Service { name, port, min } => service::judge(
                 &format!("{namespace}/{name}"),
                 port.as_deref(),
                 *min,
                 &objects,
+                &seen.service.known,
             ),
             Kind::Job { name } => readiness::job(&format!("{namespace}/{name}"), &objects),
             Kind::Pods { selector, min } => {
