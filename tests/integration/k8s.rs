@@ -3,7 +3,7 @@
 //! kubeconfig, RBAC refusals, token rotation, expired watches.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -833,29 +833,155 @@ fn is_holdup(container: &Yaml) -> bool {
     image_name.starts_with("holdup:") || image_name == "holdup" || command.ends_with("holdup")
 }
 
+/// The manifests of examples/kubernetes, file by file in name order (the order in which
+/// `kubectl apply -f` takes a folder's files), and the folder.
+fn example_manifests() -> (PathBuf, Vec<(String, Vec<Yaml>)>) {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes");
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml" || ext == "json")
+        })
+        .collect();
+    files.sort();
+    let manifests: Vec<(String, Vec<Yaml>)> = files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let parsed = YamlLoader::load_from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            let documents = parsed
+                .into_iter()
+                .filter(|document| !document.is_null())
+                .collect();
+            (name, documents)
+        })
+        .collect();
+    assert!(
+        !manifests.is_empty(),
+        "no manifests in {}",
+        folder.display()
+    );
+    (folder, manifests)
+}
+
+/// The pod template of a workload (or the spec of a Pod), if the object has one.
+fn pod_spec(document: &Yaml) -> Option<&Yaml> {
+    let spec = match document["kind"].as_str() {
+        Some("Pod") => &document["spec"],
+        Some("CronJob") => &document["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        _ => &document["spec"]["template"]["spec"],
+    };
+    (!spec.is_badvalue()).then_some(spec)
+}
+
+fn containers(pod: &Yaml) -> impl Iterator<Item = &Yaml> {
+    pod["initContainers"]
+        .as_vec()
+        .into_iter()
+        .flatten()
+        .chain(pod["containers"].as_vec().into_iter().flatten())
+}
+
+/// `kubectl apply -f examples/kubernetes` on a fresh cluster: it applies the files in name
+/// order, so every object's namespace, and every pod's service account, must come from an
+/// earlier file (or earlier in the same one). `kubectl apply -k` applies the same files,
+/// and its Kustomization is the one place for the images and their pull policy.
+#[test]
+fn k8s_examples_apply_as_they_stand_with_images_in_one_place() {
+    let (folder, manifests) = example_manifests();
+    let mut made: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut images: BTreeSet<String> = BTreeSet::new();
+    let mut policies = 0;
+    for (file, documents) in &manifests {
+        for document in documents {
+            let kind = document["kind"].as_str().expect("every object has a kind");
+            let name = document["metadata"]["name"].as_str().expect("a name");
+            if kind == "Namespace" {
+                made.insert((kind.to_string(), name.to_string()));
+                continue;
+            }
+            let namespace = document["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{file}: {kind} {name} names no namespace"));
+            assert!(
+                made.contains(&("Namespace".to_string(), namespace.to_string())),
+                "{file}: {kind} {name} is in namespace {namespace}, which no earlier manifest creates"
+            );
+            if let Some(pod) = pod_spec(document) {
+                let account = pod["serviceAccountName"].as_str().unwrap_or("default");
+                assert!(
+                    account == "default"
+                        || made.contains(&(
+                            "ServiceAccount".to_string(),
+                            format!("{namespace}/{account}")
+                        )),
+                    "{file}: {kind} {name} runs as service account {account}, which no earlier manifest creates"
+                );
+                for container in containers(pod) {
+                    let image = container["image"].as_str().expect("an image");
+                    let (image_name, _tag) = image.rsplit_once(':').expect("a tagged image");
+                    images.insert(image_name.to_string());
+                    assert!(
+                        container["imagePullPolicy"].as_str().is_some(),
+                        "{file}: container {:?} says no imagePullPolicy",
+                        container["name"]
+                    );
+                    policies += 1;
+                }
+            }
+            made.insert((kind.to_string(), format!("{namespace}/{name}")));
+        }
+    }
+
+    let text = std::fs::read_to_string(folder.join("Kustomization"))
+        .expect("examples/kubernetes/Kustomization (a name kubectl apply -f skips)");
+    let kustomization = YamlLoader::load_from_str(&text).unwrap().remove(0);
+    let resources: Vec<&str> = kustomization["resources"]
+        .as_vec()
+        .expect("resources")
+        .iter()
+        .map(|resource| resource.as_str().unwrap())
+        .collect();
+    let files: Vec<&str> = manifests.iter().map(|(file, _)| file.as_str()).collect();
+    assert_eq!(resources, files, "-k and -f must apply the same files");
+    let renamed: BTreeSet<String> = kustomization["images"]
+        .as_vec()
+        .expect("images")
+        .iter()
+        .map(|image| image["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(renamed, images, "every image, and only those, in one place");
+    let operations = kustomization["patches"]
+        .as_vec()
+        .into_iter()
+        .flatten()
+        .filter_map(|patch| patch["patch"].as_str())
+        .flat_map(|patch| YamlLoader::load_from_str(patch).unwrap())
+        .flat_map(|operations| operations.into_vec().unwrap_or_default())
+        .filter(|operation| {
+            operation["path"]
+                .as_str()
+                .is_some_and(|path| path.ends_with("/imagePullPolicy"))
+        })
+        .count();
+    assert_eq!(operations, policies, "every pull policy, in one place");
+}
+
 /// Every manifest in examples/kubernetes: the holdup initContainers' arguments pass
 /// `--dry-run`, and each Role grants exactly the rules the README lists for the forms its
 /// pods wait for, to the service account those pods run as.
 #[test]
 fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut documents = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(root.join("examples/kubernetes"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|ext| ext == "yaml" || ext == "yml")
-        })
+    let documents: Vec<Yaml> = example_manifests()
+        .1
+        .into_iter()
+        .flat_map(|(_, documents)| documents)
         .collect();
-    files.sort();
-    for file in &files {
-        let text = std::fs::read_to_string(file).unwrap();
-        let parsed =
-            YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        documents.extend(parsed.into_iter().filter(|document| !document.is_null()));
-    }
-    assert!(!documents.is_empty(), "no manifests in examples/kubernetes");
 
     // The README's Role: one rule per form, named by the resource it grants.
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
@@ -885,10 +1011,8 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
             .as_str()
             .unwrap_or("default")
             .to_string();
-        let pod = match document["kind"].as_str() {
-            Some("Pod") => &document["spec"],
-            Some("CronJob") => &document["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-            _ => &document["spec"]["template"]["spec"],
+        let Some(pod) = pod_spec(document) else {
+            continue;
         };
         let account = pod["serviceAccountName"]
             .as_str()
