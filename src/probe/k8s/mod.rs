@@ -324,6 +324,9 @@ impl K8s {
         };
         let slices: Vec<&Value> = seen.objects.values().collect();
         let situation = service::situation(port.as_deref(), *min, &slices);
+        let Some(situation) = seen.service.due(situation) else {
+            return;
+        };
         let asking = service::Asking {
             api,
             namespace,

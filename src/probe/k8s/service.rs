@@ -361,19 +361,17 @@ pub struct Asking<'a> {
 }
 
 impl Lookup {
-    pub async fn refresh(
-        &mut self,
-        situation: Option<Situation>,
-        asking: Asking<'_>,
-        stage: &Stage,
-    ) {
+    /// The situation to read the Service for, if a read is due: it changed since the last
+    /// read, and reading is not forbidden.
+    pub fn due(&mut self, situation: Option<Situation>) -> Option<Situation> {
         let Some(situation) = situation else {
             self.read_for = None;
-            return;
+            return None;
         };
-        if self.forbidden || self.read_for == Some(situation) {
-            return;
-        }
+        (!self.forbidden && self.read_for != Some(situation)).then_some(situation)
+    }
+
+    pub async fn refresh(&mut self, situation: Situation, asking: Asking<'_>, stage: &Stage) {
         // Set first: a read that hangs and is cut off is not tried again until the
         // situation changes, so it cannot hold the watch up attempt after attempt.
         self.read_for = Some(situation);
