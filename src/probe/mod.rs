@@ -102,6 +102,8 @@ kinds! {
             ("k8s://[NS/]SERVICE", "the Service has ready endpoints"),
             ("k8s://[NS/]job/NAME", "the Kubernetes Job has completed (failed: exit 3)"),
             ("k8s://[NS/]pods/SELECTOR", "pods matching the label selector are Ready"),
+            ("k8s://[NS/]deployment/NAME", "the rollout is complete (also statefulset, daemonset)"),
+            ("k8s://[NS/]RESOURCE/NAME", "#condition=TYPE, #jsonpath=EXPR=VALUE, #deleted, #exists"),
         ],
     }
 }

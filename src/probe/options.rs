@@ -33,6 +33,11 @@ impl Options {
         Ok(Options { pairs })
     }
 
+    /// Whether the option is given, without taking it.
+    pub fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == name)
+    }
+
     /// The value of an option that may be given once.
     pub fn take(&mut self, name: &str) -> Result<Option<String>> {
         let mut values = self.take_all(name);

@@ -12,8 +12,8 @@ use yaml_rust2::{Yaml, YamlLoader};
 use serde_json::{Value, json};
 
 use crate::support::kube::{
-    ApiServer, Fixture, Kind, Seen, USER, crashing_pod, endpoint_slice, job, outside_any_cluster,
-    placeholder_slice, pod, service,
+    Fixture, Kind, Seen, USER, crashing_pod, endpoint_slice, job, kubeconfig_with,
+    outside_any_cluster, placeholder_slice, pod, service,
 };
 use crate::support::net::Silent;
 use crate::support::{DEADLINE_SLACK, SOON, holdup, secs};
@@ -635,40 +635,6 @@ fn a_resumed_watch_starts_from_the_last_bookmark() {
     running.finish().code(0);
 }
 
-fn kubeconfig_with(api: &ApiServer, ci_user: &str) -> String {
-    let ca = base64::engine::general_purpose::STANDARD.encode(api.ca().pem());
-    format!(
-        r#"apiVersion: v1
-kind: Config
-current-context: laptop
-clusters:
-- name: laptop
-  cluster:
-    server: https://127.0.0.1:1
-- name: ci
-  cluster:
-    server: {server}
-    certificate-authority-data: {ca}
-users:
-- name: laptop
-  user:
-    token: laptop-token
-- name: ci
-  user:
-{ci_user}
-contexts:
-- name: laptop
-  context: {{cluster: laptop, user: laptop}}
-- name: ci
-  context:
-    cluster: ci
-    user: ci
-    namespace: shop
-"#,
-        server = api.url()
-    )
-}
-
 #[test]
 fn a_kubeconfig_context_with_a_token_and_inline_ca() {
     let k8s = Fixture::start();
@@ -742,7 +708,7 @@ fn k8s_targets_are_checked_before_anything_is_probed() {
     let home = tempfile::tempdir().unwrap();
     let cases = [
         ("k8s://Shop/db", "'Shop' is not a valid namespace"),
-        ("k8s://shop/deployment/web", "unknown kind 'deployment'"),
+        ("k8s://shop/certificate/web", "unknown kind 'certificate'"),
         ("k8s://shop/db#min=0", "invalid option 'min=0'"),
         (
             "k8s://shop/job/m#port=pg",

@@ -9,6 +9,8 @@ mod empty_root;
 mod exec;
 mod http;
 mod k8s;
+mod k8s_exec;
+mod k8s_objects;
 mod postgres;
 mod service_ip;
 mod signals;

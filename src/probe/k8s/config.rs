@@ -3,7 +3,8 @@
 //!
 //! The choice, as kubectl makes it: a target with `#context=` and a set `KUBECONFIG` mean
 //! a kubeconfig; otherwise `KUBERNETES_SERVICE_HOST` means in-cluster; otherwise
-//! `~/.kube/config`.
+//! `~/.kube/config`. A kubeconfig user may get its credentials from an exec plugin
+//! ([`super::plugin`]), which runs only when a request needs them.
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +13,11 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
-use yaml_rust2::{Yaml, YamlLoader};
+use yaml_rust2::YamlLoader;
 
+use super::plugin::{ClusterInfo, Plugin};
+use super::resource::null_as_default;
+use super::yaml::yaml_to_json;
 use crate::redact::Secret;
 use crate::tls::{self, Identity, Roots, Verify};
 use crate::words::io_error_words;
@@ -56,6 +60,8 @@ pub enum Credentials {
     /// A bearer token read from this file anew for every request: bound service-account
     /// tokens are rotated by the kubelet while the pod runs.
     TokenFile(PathBuf),
+    /// A token or client certificate from a kubeconfig's exec plugin.
+    Plugin(Plugin),
 }
 
 /// Everything needed to talk to one API server.
@@ -158,6 +164,17 @@ struct Cluster {
     insecure_skip_tls_verify: bool,
     tls_server_name: Option<String>,
     proxy_url: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    extensions: Vec<Extension>,
+}
+
+/// `{name: client.authentication.k8s.io/exec, extension: {...}}`: what a cluster tells
+/// exec plugins that ask for cluster information.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Extension {
+    name: String,
+    extension: Value,
 }
 
 #[derive(Default, Deserialize)]
@@ -307,7 +324,20 @@ fn from_kubeconfig(paths: &[PathBuf], context: Option<&str>) -> Result<Connectio
             None,
             "anonymous requests".to_string(),
         ),
-        Some(user) => user_credentials(&chosen.item.user, &user)?,
+        Some(user) => {
+            let extension = cluster
+                .item
+                .extensions
+                .iter()
+                .find(|extension| extension.name == "client.authentication.k8s.io/exec");
+            let cluster_info = ClusterInfo::new(
+                &cluster.item.server,
+                &roots,
+                cluster.item.insecure_skip_tls_verify,
+                extension.map(|extension| extension.extension.clone()),
+            );
+            user_credentials(&chosen.item.user, &user, cluster_info)?
+        }
     };
     Ok(Connection {
         server,
@@ -328,22 +358,13 @@ fn from_kubeconfig(paths: &[PathBuf], context: Option<&str>) -> Result<Connectio
 fn user_credentials(
     name: &str,
     user: &Found<'_, User>,
+    cluster: ClusterInfo,
 ) -> Result<(Credentials, Option<Identity>, String)> {
     let where_user = format!("user {name:?} of kubeconfig {}", user.file.display());
     let item = user.item;
-    if let Some(exec) = &item.exec {
-        let command = exec
-            .get("command")
-            .and_then(Value::as_str)
-            .unwrap_or("a command");
-        bail!(
-            "{where_user} gets its credentials by running {command:?} (exec plugin), which holdup does not do; \
-             give it a token (kubectl create token SERVICE-ACCOUNT) or a client certificate"
-        );
-    }
     if item.auth_provider.is_some() {
         bail!(
-            "{where_user} uses an auth-provider, which holdup does not support; give it a token or a client certificate"
+            "{where_user} uses an auth-provider, which holdup does not support; use an exec plugin (gke-gcloud-auth-plugin, kubelogin), a token or a client certificate"
         );
     }
     if item.username.is_some() {
@@ -375,16 +396,24 @@ fn user_credentials(
         (Some(_), None) => bail!("{where_user} has a client certificate but no client key"),
         (None, Some(_)) => bail!("{where_user} has a client key but no client certificate"),
     };
-    let credentials = match (&item.token, &item.token_file) {
-        (Some(token), _) if !token.trim().is_empty() => {
+    let credentials = match (&item.token, &item.token_file, &item.exec) {
+        (Some(token), _, _) if !token.trim().is_empty() => {
             Credentials::Token(Secret::new(token.trim()))
         }
-        (_, Some(path)) => Credentials::TokenFile(relative_to(user.dir, path)),
+        (_, Some(path), _) => Credentials::TokenFile(relative_to(user.dir, path)),
+        // As in kubectl, a token given in the kubeconfig wins over the plugin.
+        (_, _, Some(exec)) => Credentials::Plugin(Plugin::from_kubeconfig(
+            exec,
+            &where_user,
+            user.dir,
+            cluster,
+        )?),
         _ => Credentials::Anonymous,
     };
     let who = match (&credentials, &identity) {
         (Credentials::Anonymous, Some(_)) => format!("the client certificate of {where_user}"),
         (Credentials::Anonymous, None) => format!("{where_user} (which has no credentials)"),
+        (Credentials::Plugin(plugin), _) => plugin.who(),
         _ => format!("the token of {where_user}"),
     };
     Ok((credentials, identity, who))
@@ -455,35 +484,6 @@ fn parse_kubeconfig(text: &str, path: &Path) -> Result<Kubeconfig> {
     };
     Kubeconfig::deserialize(yaml_to_json(document))
         .map_err(|error| anyhow!("kubeconfig {} is not a kubeconfig: {error}", path.display()))
-}
-
-/// YAML as JSON values, so that serde's derived readers can take it from there.
-pub fn yaml_to_json(yaml: Yaml) -> Value {
-    match yaml {
-        Yaml::Null | Yaml::BadValue | Yaml::Alias(_) => Value::Null,
-        Yaml::Boolean(value) => Value::Bool(value),
-        Yaml::Integer(value) => Value::from(value),
-        Yaml::Real(text) => text
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(Value::String(text), Value::Number),
-        Yaml::String(text) => Value::String(text),
-        Yaml::Array(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
-        Yaml::Hash(entries) => Value::Object(
-            entries
-                .into_iter()
-                .map(|(key, value)| (scalar_text(key), yaml_to_json(value)))
-                .collect(),
-        ),
-    }
-}
-
-fn scalar_text(key: Yaml) -> String {
-    match yaml_to_json(key) {
-        Value::String(text) => text,
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -596,8 +596,17 @@ contexts:
             matches!(ci.credentials, Credentials::TokenFile(ref p) if p == Path::new("/run/ci/token"))
         );
 
+        let eks = connection(&environment, Some("eks")).unwrap();
+        assert!(matches!(eks.credentials, Credentials::Plugin(_)));
+        assert_eq!(
+            eks.who,
+            format!(
+                "the credentials of the plugin \"aws\" of user \"eks\" of kubeconfig {}",
+                path.display()
+            )
+        );
+
         for (context, expected) in [
-            ("eks", "by running \"aws\" (exec plugin)"),
             ("broken", "names cluster \"nowhere\", which is not defined"),
             (
                 "nope",
@@ -645,16 +654,5 @@ contexts:
         let nothing = Environment::default();
         let message = format!("{:#}", connection(&nothing, None).err().unwrap());
         assert!(message.contains("not in a cluster"), "{message}");
-    }
-
-    #[test]
-    fn yaml_becomes_json() {
-        let yaml = YamlLoader::load_from_str("a: [1, 2.5, true, ~, x]\n3: {b: c}\n")
-            .unwrap()
-            .remove(0);
-        assert_eq!(
-            yaml_to_json(yaml),
-            serde_json::json!({"a": [1, 2.5, true, null, "x"], "3": {"b": "c"}})
-        );
     }
 }

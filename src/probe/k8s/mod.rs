@@ -1,5 +1,7 @@
 //! `k8s://…`: a Service with ready endpoints, a Job that has completed, Pods that are
-//! Ready, read from the Kubernetes API server (no kubectl, no shell).
+//! Ready, a Deployment, StatefulSet or DaemonSet whose rollout is complete, and any object
+//! with a condition, a JSONPath value, or that is gone, read from the Kubernetes API server
+//! (no kubectl, no shell).
 //!
 //! # Forms
 //!
@@ -8,11 +10,16 @@
 //! k8s://[NAMESPACE/]service/SERVICE    the same, for a namespace called job, pods, …
 //! k8s://[NAMESPACE/]job/NAME           the Job has completed (failed: exit 3 at once)
 //! k8s://[NAMESPACE/]pods/SELECTOR      pods matching a label selector are Ready
+//! k8s://[NAMESPACE/]deployment/NAME    the rollout is complete (also statefulset, daemonset)
+//! k8s://[NAMESPACE/]RESOURCE/NAME#…    one object: #condition=, #jsonpath=, #deleted, #exists
+//! k8s://[NAMESPACE/]RESOURCE#selector= the objects a label selector matches, #min of them
 //! ```
 //!
-//! Without a namespace, the pod's own (service-account `namespace` file) or the
-//! kubeconfig context's is used, else `default`. An object that does not exist yet is
-//! not ready, never an error: holdup waits for it to be created.
+//! (see [`forms`]). Without a namespace, the pod's own (service-account `namespace` file)
+//! or the kubeconfig context's is used, else `default`; cluster-scoped resources (nodes)
+//! take none. An object that does not exist yet is not ready, never an error: holdup waits
+//! for it to be created. Any resource is found through discovery ([`discovery`]) on the
+//! first attempt; Services, Jobs, pods and rollouts need none.
 //!
 //! # How a watch fits the scheduler
 //!
@@ -44,36 +51,49 @@
 //! older than the server's history) clears what is known, and the next attempt lists
 //! again. Bookmarks move the resourceVersion on, so a resumed watch starts close to now.
 //! When the watch verb is forbidden but list is allowed, the probe says so once and falls
-//! back to listing on every attempt (polling, at the scheduler's pace).
+//! back to listing on every attempt (polling, at the scheduler's pace). Besides, a Service
+//! target reads its Service and a rollout target lists its pods, only while that makes
+//! the reason exact (see [`service`] and [`rollout`]).
 //!
 //! # Credentials
 //!
 //! In-cluster: the service account's token, read anew for every request (bound tokens are
 //! rotated while the pod runs), and its `ca.crt`; the directory can be moved with
-//! `HOLDUP_SERVICE_ACCOUNT_DIR`. Out of cluster: a kubeconfig (see [`config`]). A 401 or
-//! 403 is retried until the deadline (a RoleBinding is often applied moments after the
-//! pod starts), and its message names the credentials, or the exact Role rule to add.
+//! `HOLDUP_SERVICE_ACCOUNT_DIR`. Out of cluster: a kubeconfig (see [`config`]), whose user
+//! may run an exec plugin (see [`plugin`]). A 401 or 403 is retried until the deadline (a
+//! RoleBinding is often applied moments after the pod starts), and its message names the
+//! credentials, or the exact Role rule to add.
 
 mod api;
 mod config;
+mod discovery;
+mod forms;
+mod jsonpath;
 mod names;
+mod object;
+mod plugin;
 mod readiness;
+mod resource;
+mod rollout;
+mod seen;
 mod service;
+mod watch;
+mod yaml;
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use futures_util::lock::Mutex;
-use percent_encoding::percent_decode_str;
-use serde_json::Value;
 use tracing::warn;
 
-use self::api::{Api, ApiError, Event, Query, Watch};
-use self::names::{FORMS, Naming, check_name, check_selector};
+use self::api::{Api, ApiError};
+use self::discovery::Missing;
+use self::forms::Kind;
+use self::object::Pick;
 use self::readiness::Verdict;
-use super::options::Options;
-use super::target_url;
+use self::resource::{ENDPOINT_SLICES, JOBS, PODS, Query};
+use self::seen::Seen;
+use self::watch::{Event, Watch};
 use crate::attempt::{Failure, Stage};
 use crate::net::Net;
 
@@ -90,22 +110,6 @@ pub struct K8s {
     state: Mutex<State>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Kind {
-    Service {
-        name: String,
-        port: Option<String>,
-        min: u32,
-    },
-    Job {
-        name: String,
-    },
-    Pods {
-        selector: String,
-        min: u32,
-    },
-}
-
 /// What the probe knows between attempts.
 #[derive(Default)]
 struct State {
@@ -113,102 +117,28 @@ struct State {
     connected: Option<Connected>,
     seen: Seen,
     watch: Option<Watch>,
-    /// The watch verb is forbidden: list on every attempt.
+    /// The watch verb is forbidden (or not offered): list on every attempt.
     polling: bool,
+    /// Attempts made, so that helper reads can be made once per attempt.
+    attempt: u64,
 }
 
-/// The API server, and the namespace the target is in.
+/// The API server, the namespace the target is in, and what it asks once that is known
+/// (for any resource, after discovery found it).
 struct Connected {
     api: Api,
     namespace: String,
-}
-
-/// The watched collection as last sent.
-#[derive(Default)]
-struct Seen {
-    /// The objects by name.
-    objects: BTreeMap<String, Value>,
-    /// Where the objects are at: None until listed, and again after a 410 Gone.
-    resource_version: Option<String>,
-    /// A Service target's Service object, read for the words of its reason.
-    service: service::Lookup,
+    query: Option<Query>,
 }
 
 impl K8s {
     pub fn parse(text: &str) -> Result<K8s> {
-        let (url, mut options) = target_url::parse(text)?;
-        if !url.username().is_empty() || url.password().is_some() {
-            bail!(
-                "k8s targets take no credentials in the URL: holdup uses the service account or a kubeconfig"
-            );
-        }
-        if url.port().is_some() {
-            bail!("k8s targets name objects, not ports (expected {FORMS})");
-        }
-        if url.query().is_some() {
-            bail!("k8s targets have no query string; options go after '#', e.g. #min=2");
-        }
-        let mut raw: Vec<&str> = vec![url.host_str().unwrap_or_default()];
-        raw.extend(url.path_segments().into_iter().flatten());
-        if raw.len() > 1 && raw.last() == Some(&"") {
-            raw.pop();
-        }
-        let segments = raw
-            .iter()
-            .map(|segment| {
-                percent_decode_str(segment)
-                    .decode_utf8()
-                    .map(|text| text.into_owned())
-                    .map_err(|_| anyhow!("'{segment}' is not UTF-8 once percent-decoded"))
-            })
-            .collect::<Result<Vec<String>>>()?;
-        if segments.iter().any(String::is_empty) {
-            bail!("empty name (expected {FORMS})");
-        }
-        let (namespace, kind, name) = match segments.as_slice() {
-            [name] => (None, "service", name),
-            [kind, name] if kind_word(kind).is_some() => (None, kind.as_str(), name),
-            [namespace, name] => (Some(namespace), "service", name),
-            [namespace, kind, name] => (Some(namespace), kind.as_str(), name),
-            _ => bail!("too many parts (expected {FORMS})"),
-        };
-        if let Some(namespace) = namespace {
-            check_name(namespace, "namespace", Naming::Label)?;
-        }
-        let context = options.take("context")?;
-        let kind = match kind_word(kind) {
-            Some("service") => {
-                check_name(name, "Service name", Naming::ServiceLabel)?;
-                let port = options.take("port")?;
-                let min = take_min(&mut options)?;
-                options.finish("k8s Service", &["min", "port", "context"])?;
-                Kind::Service {
-                    name: name.clone(),
-                    port,
-                    min,
-                }
-            }
-            Some("job") => {
-                check_name(name, "Job name", Naming::Subdomain)?;
-                options.finish("k8s Job", &["context"])?;
-                Kind::Job { name: name.clone() }
-            }
-            Some(_) => {
-                check_selector(name)?;
-                let min = take_min(&mut options)?;
-                options.finish("k8s pods", &["min", "context"])?;
-                Kind::Pods {
-                    selector: name.clone(),
-                    min,
-                }
-            }
-            None => bail!("unknown kind '{kind}' (expected service, job or pods: {FORMS})"),
-        };
+        let form = forms::parse(text)?;
         Ok(K8s {
-            kind,
-            namespace: namespace.cloned(),
-            context,
-            shown: crate::redact::url(&url),
+            kind: form.kind,
+            namespace: form.namespace,
+            context: form.context,
+            shown: form.shown,
             state: Mutex::new(State::default()),
         })
     }
@@ -221,23 +151,34 @@ impl K8s {
             seen,
             watch,
             polling,
+            attempt,
         } = &mut *guard;
-        let Connected { api, namespace } = match connected {
+        *attempt += 1;
+        let Connected {
+            api,
+            namespace,
+            query,
+        } = match connected {
             Some(connected) => connected,
             None => connected.insert(self.connect(net)?),
         };
-        let query = self.query(namespace);
+        let query = match query {
+            Some(query) => query.clone(),
+            None => query
+                .insert(self.resolve(api, namespace, polling, stage).await?)
+                .clone(),
+        };
         let mut watch_started = false;
         loop {
             let Some(stream) = watch else {
                 match seen.resource_version.clone().filter(|_| !*polling) {
-                    None => return self.list(api, &query, seen, stage).await,
+                    None => return self.list(api, &query, seen, *attempt, stage).await,
                     // A second watch request in one attempt: let the scheduler's backoff
                     // space them, should the server end every watch at once.
                     Some(_) if watch_started => {
                         return Err(anyhow!(
                             "{}; the API server at {} ended the watch",
-                            self.reason(namespace, seen),
+                            seen.reason(&self.kind, &query),
                             api.authority()
                         )
                         .into());
@@ -250,14 +191,16 @@ impl K8s {
                     }
                 }
             };
+            self.explain(api, &query, seen, *attempt, stage).await;
             stage.set(format!(
-                "watching {} in {namespace} at {}",
+                "watching {}{} at {}",
                 query.resource,
+                query.in_namespace(),
                 api.authority()
             ));
-            stage.waiting(self.reason(namespace, seen));
+            stage.waiting(seen.reason(&self.kind, &query));
             let applied = match stream.next().await {
-                Ok(Some(event)) => self.apply(event, namespace, seen, api),
+                Ok(Some(event)) => self.apply(event, &query, seen, api),
                 // The server ends watches now and then; resume where we were.
                 Ok(None) => {
                     *watch = None;
@@ -269,10 +212,14 @@ impl K8s {
                 *watch = None;
                 return Err(failure);
             }
-            match self.verdict(namespace, seen) {
+            match seen.verdict(&self.kind, &query) {
                 Verdict::Ready => return Ok(()),
-                Verdict::Failed(words) => return Err(Failure::Permanent(anyhow!(words))),
-                Verdict::NotReady(_) => self.explain(api, namespace, seen, stage).await,
+                Verdict::Failed(_) => {
+                    self.explain(api, &query, seen, *attempt, stage).await;
+                    return Err(Failure::Permanent(anyhow!(seen.reason(&self.kind, &query))));
+                }
+                // Explained at the top of the loop, before waiting again.
+                Verdict::NotReady(_) => {}
             }
         }
     }
@@ -290,7 +237,60 @@ impl K8s {
             .clone()
             .unwrap_or_else(|| connection.namespace.clone());
         let api = Api::new(connection, net).map_err(Failure::Permanent)?;
-        Ok(Connected { api, namespace })
+        Ok(Connected {
+            api,
+            namespace,
+            query: None,
+        })
+    }
+
+    /// What the target asks the API server for: known at once for the built-in forms,
+    /// found through discovery for any other resource (not there yet: not ready).
+    async fn resolve(
+        &self,
+        api: &Api,
+        namespace: &str,
+        polling: &mut bool,
+        stage: &Stage,
+    ) -> Result<Query, Failure> {
+        Ok(match &self.kind {
+            Kind::Service { name, .. } => Query::new(ENDPOINT_SLICES, namespace)
+                .labels(format!("{SERVICE_NAME_LABEL}={name}")),
+            Kind::Job { name } => Query::new(JOBS, namespace).named(name),
+            Kind::Pods { selector, .. } => Query::new(PODS, namespace).labels(selector.clone()),
+            Kind::Rollout { workload, name } => {
+                Query::new(workload.resource(), namespace).named(name)
+            }
+            Kind::Object { wanted, pick, .. } => {
+                let found = discovery::find(api, wanted, stage)
+                    .await
+                    .map_err(|missing| match missing {
+                        Missing::NotYet(error) => Failure::NotReady(error),
+                        Missing::Never(error) => Failure::Permanent(error),
+                    })?;
+                let resource = found.resource;
+                if !resource.namespaced && self.namespace.is_some() {
+                    return Err(Failure::Permanent(anyhow!(
+                        "{resource} are cluster-scoped: the target names a namespace, which they do not have (write k8s://{}/NAME)",
+                        wanted.name
+                    )));
+                }
+                if !found.watchable && !*polling {
+                    *polling = true;
+                    warn!(
+                        event = "polling",
+                        target = %self.shown,
+                        "{}: the API server offers no watch on {resource}, so polling instead",
+                        self.shown
+                    );
+                }
+                let query = Query::new(resource, namespace);
+                match pick {
+                    Pick::Named(name) => query.named(name),
+                    Pick::Selected { selector, .. } => query.labels(selector.clone()),
+                }
+            }
+        })
     }
 
     /// Lists the collection anew and judges it; the next attempt watches from here.
@@ -299,42 +299,77 @@ impl K8s {
         api: &Api,
         query: &Query,
         seen: &mut Seen,
+        attempt: u64,
         stage: &Stage,
     ) -> Result<(), Failure> {
-        let list = api.list(query, stage).await.map_err(not_ready)?;
+        let list = api.list(query, stage).await.map_err(failure)?;
         seen.objects = list
             .items
             .into_iter()
             .map(|object| (readiness::meta(&object).name, object))
             .collect();
         seen.resource_version = Some(list.metadata.resource_version);
-        self.explain(api, &query.namespace, seen, stage).await;
-        match self.verdict(&query.namespace, seen) {
+        seen.remember_uid();
+        if seen.verdict(&self.kind, query) != Verdict::Ready {
+            self.explain(api, query, seen, attempt, stage).await;
+        }
+        match seen.verdict(&self.kind, query) {
             Verdict::Ready => Ok(()),
             Verdict::Failed(words) => Err(Failure::Permanent(anyhow!(words))),
             Verdict::NotReady(words) => Err(anyhow!(words).into()),
         }
     }
 
-    /// Reads a Service target's Service object when its reason depends on it and the
-    /// situation changed since the last read; a refusal costs nothing but the hint.
-    async fn explain(&self, api: &Api, namespace: &str, seen: &mut Seen, stage: &Stage) {
-        let Kind::Service { name, port, min } = &self.kind else {
-            return;
-        };
-        let slices: Vec<&Value> = seen.objects.values().collect();
-        let situation = service::situation(port.as_deref(), *min, &slices);
-        let Some(situation) = seen.service.due(situation) else {
-            return;
-        };
-        let asking = service::Asking {
-            api,
-            namespace,
-            name,
-            target: &self.shown,
-            reason: self.reason(namespace, seen),
-        };
-        seen.service.refresh(situation, asking, stage).await;
+    /// Reads what makes the reason exact, when it is due: a Service target's Service
+    /// object, a rollout's pods. A refusal costs nothing but the detail.
+    async fn explain(
+        &self,
+        api: &Api,
+        query: &Query,
+        seen: &mut Seen,
+        attempt: u64,
+        stage: &Stage,
+    ) {
+        let namespace = query.namespace.clone().unwrap_or_default();
+        match &self.kind {
+            Kind::Service { name, port, min } => {
+                let situation = service::situation(port.as_deref(), *min, &seen.objects());
+                let Some(situation) = seen.service.due(situation) else {
+                    return;
+                };
+                let asking = service::Asking {
+                    api,
+                    namespace: &namespace,
+                    name,
+                    target: &self.shown,
+                    reason: seen.reason(&self.kind, query),
+                };
+                seen.service.refresh(situation, asking, stage).await;
+            }
+            Kind::Rollout { workload, name } => {
+                let objects = seen.objects();
+                let judged = rollout::judge(*workload, &query.object(name), &objects, &[]);
+                let Some(object) = objects.first() else {
+                    return;
+                };
+                let version = readiness::meta(object).resource_version;
+                let Some(selector) = rollout::pod_selector(object) else {
+                    return;
+                };
+                if !judged.held_by_pods || !seen.pods.due(attempt, &version) {
+                    return;
+                }
+                let asking = rollout::Asking {
+                    api,
+                    namespace: &namespace,
+                    selector,
+                    target: &self.shown,
+                    reason: seen.reason(&self.kind, query),
+                };
+                seen.pods.refresh(attempt, &version, asking, stage).await;
+            }
+            _ => {}
+        }
     }
 
     /// Starts a watch from `from`. A forbidden watch turns polling on (said once); a 410
@@ -358,10 +393,10 @@ impl K8s {
                     "{}: cannot watch, so polling instead: {words}",
                     self.shown
                 );
-                Err(anyhow!(self.reason(&query.namespace, seen)).into())
+                Err(anyhow!(seen.reason(&self.kind, query)).into())
             }
-            Err(ApiError::Gone) => Err(self.list_again(&query.namespace, seen)),
-            Err(other) => Err(not_ready(other)),
+            Err(ApiError::Gone) => Err(self.list_again(query, seen)),
+            Err(other) => Err(failure(other)),
         }
     }
 
@@ -369,7 +404,7 @@ impl K8s {
     fn apply(
         &self,
         event: Event,
-        namespace: &str,
+        query: &Query,
         seen: &mut Seen,
         api: &Api,
     ) -> Result<(), Failure> {
@@ -378,6 +413,7 @@ impl K8s {
                 let meta = readiness::meta(&object);
                 seen.resource_version = Some(meta.resource_version);
                 seen.objects.insert(meta.name, object);
+                seen.remember_uid();
             }
             Event::Deleted(object) => {
                 let meta = readiness::meta(&object);
@@ -386,7 +422,7 @@ impl K8s {
             }
             Event::Bookmark(at) => seen.resource_version = Some(at),
             Event::Error(status) if status.code == 410 => {
-                return Err(self.list_again(namespace, seen));
+                return Err(self.list_again(query, seen));
             }
             Event::Error(status) => {
                 return Err(anyhow!(
@@ -403,62 +439,13 @@ impl K8s {
 
     /// The watch history has expired (410 Gone): forget where we were, so that the next
     /// attempt lists again.
-    fn list_again(&self, namespace: &str, seen: &mut Seen) -> Failure {
+    fn list_again(&self, query: &Query, seen: &mut Seen) -> Failure {
         seen.resource_version = None;
         anyhow!(
             "{}; the watch history expired (410 Gone), listing again",
-            self.reason(namespace, seen)
+            seen.reason(&self.kind, query)
         )
         .into()
-    }
-
-    fn query(&self, namespace: &str) -> Query {
-        let (resource, label_selector, field_selector) = match &self.kind {
-            Kind::Service { name, .. } => (
-                api::ENDPOINT_SLICES,
-                Some(format!("{SERVICE_NAME_LABEL}={name}")),
-                None,
-            ),
-            Kind::Job { name } => (api::JOBS, None, Some(format!("metadata.name={name}"))),
-            Kind::Pods { selector, .. } => (api::PODS, Some(selector.clone()), None),
-        };
-        Query {
-            resource,
-            namespace: namespace.to_string(),
-            label_selector,
-            field_selector,
-        }
-    }
-
-    fn verdict(&self, namespace: &str, seen: &Seen) -> Verdict {
-        let objects: Vec<&Value> = seen.objects.values().collect();
-        match &self.kind {
-            Kind::Service { name, port, min } => service::judge(
-                &format!("{namespace}/{name}"),
-                port.as_deref(),
-                *min,
-                &objects,
-                &seen.service.known,
-            ),
-            Kind::Job { name } => readiness::job(&format!("{namespace}/{name}"), &objects),
-            Kind::Pods { selector, min } => {
-                readiness::pods(&format!("{selector} in {namespace}"), *min, &objects)
-            }
-        }
-    }
-
-    /// Why the target is not ready, as far as what was seen tells.
-    fn reason(&self, namespace: &str, seen: &Seen) -> String {
-        match self.verdict(namespace, seen) {
-            Verdict::NotReady(words) | Verdict::Failed(words) => words,
-            Verdict::Ready => "ready".to_string(),
-        }
-    }
-
-    /// The Role rules this target needs, for documentation and tests.
-    #[cfg(test)]
-    fn resource(&self) -> api::Resource {
-        self.query("default").resource
     }
 }
 
@@ -468,150 +455,10 @@ impl fmt::Display for K8s {
     }
 }
 
-fn not_ready(error: ApiError) -> Failure {
-    Failure::NotReady(error.into())
-}
-
-/// `service`, `job` or `pods` for the words a user may write.
-fn kind_word(word: &str) -> Option<&'static str> {
-    match word {
-        "service" | "services" | "svc" => Some("service"),
-        "job" | "jobs" => Some("job"),
-        "pod" | "pods" => Some("pods"),
-        _ => None,
-    }
-}
-
-fn take_min(options: &mut Options) -> Result<u32> {
-    let min = options.take_parsed("min", |text| match text.parse::<u32>() {
-        Ok(min) if min >= 1 => Ok(min),
-        _ => bail!("expected a whole number of 1 or more"),
-    })?;
-    Ok(min.unwrap_or(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<K8s> {
-        K8s::parse(text)
-    }
-
-    #[test]
-    fn accepted_forms() {
-        let service = |name: &str, port: Option<&str>, min| Kind::Service {
-            name: name.into(),
-            port: port.map(Into::into),
-            min,
-        };
-        let cases: Vec<(&str, Option<&str>, Kind)> = vec![
-            ("k8s://db", None, service("db", None, 1)),
-            ("k8s://db/", None, service("db", None, 1)),
-            ("k8s://shop/db", Some("shop"), service("db", None, 1)),
-            (
-                "k8s://shop/db#min=2&port=pg",
-                Some("shop"),
-                service("db", Some("pg"), 2),
-            ),
-            ("k8s://job/db", None, Kind::Job { name: "db".into() }),
-            (
-                "k8s://pods/service",
-                None,
-                Kind::Pods {
-                    selector: "service".into(),
-                    min: 1,
-                },
-            ),
-            ("k8s://job/service/db", Some("job"), service("db", None, 1)),
-            ("k8s://shop/svc/db", Some("shop"), service("db", None, 1)),
-            (
-                "k8s://shop/job/migrate-v1.2",
-                Some("shop"),
-                Kind::Job {
-                    name: "migrate-v1.2".into(),
-                },
-            ),
-            (
-                "k8s://shop/jobs/migrate#context=ci",
-                Some("shop"),
-                Kind::Job {
-                    name: "migrate".into(),
-                },
-            ),
-            (
-                "k8s://shop/pods/app=web,tier!=cache#min=3",
-                Some("shop"),
-                Kind::Pods {
-                    selector: "app=web,tier!=cache".into(),
-                    min: 3,
-                },
-            ),
-            (
-                "k8s://shop/pods/app.kubernetes.io%2Fname%20in%20(web,%20api),!canary",
-                Some("shop"),
-                Kind::Pods {
-                    selector: "app.kubernetes.io/name in (web, api),!canary".into(),
-                    min: 1,
-                },
-            ),
-        ];
-        for (text, namespace, kind) in cases {
-            let target = parse(text).unwrap_or_else(|e| panic!("{text}: {e:#}"));
-            assert_eq!(target.kind, kind, "{text}");
-            assert_eq!(target.namespace.as_deref(), namespace, "{text}");
-        }
-        assert_eq!(
-            parse("k8s://shop/job/m#context=ci")
-                .unwrap()
-                .context
-                .as_deref(),
-            Some("ci")
-        );
-        assert_eq!(parse("k8s://db").unwrap().resource(), api::ENDPOINT_SLICES);
-        assert_eq!(parse("k8s://job/m").unwrap().resource(), api::JOBS);
-        assert_eq!(parse("k8s://pods/a=b").unwrap().resource(), api::PODS);
-    }
-
-    #[test]
-    fn rejected_forms_say_why() {
-        let cases = [
-            ("k8s://", "empty name"),
-            ("k8s://shop//db", "empty name"),
-            ("k8s://a/b/c/d", "too many parts"),
-            ("k8s://shop/deployment/web", "unknown kind 'deployment'"),
-            ("k8s://Shop/db", "'Shop' is not a valid namespace"),
-            ("k8s://shop/1db", "'1db' is not a valid Service name"),
-            (
-                "k8s://shop/job/Migrate",
-                "'Migrate' is not a valid Job name",
-            ),
-            ("k8s://db:443", "not ports"),
-            ("k8s://u:secret@db", "no credentials"),
-            ("k8s://db?x=1", "no query string"),
-            ("k8s://db#min=0", "invalid option 'min=0'"),
-            ("k8s://db#min=two", "invalid option 'min=two'"),
-            (
-                "k8s://job/m#min=2",
-                "unknown option 'min' for k8s Job targets (known: context)",
-            ),
-            ("k8s://pods/a=b#port=x", "unknown option 'port'"),
-            ("k8s://pods/app=web,", "'' is empty"),
-            (
-                "k8s://pods/app%20in%20web",
-                "needs its values in parentheses",
-            ),
-            ("k8s://pods/app=we%20b", "invalid label value"),
-            ("k8s://pods/(a", "unmatched '('"),
-            ("k8s://pods/=web", "no valid label key"),
-        ];
-        for (text, expected) in cases {
-            let message = match parse(text) {
-                Ok(_) => panic!("{text} was accepted"),
-                Err(error) => format!("{error:#}"),
-            };
-            assert!(message.contains(expected), "{text}: {message}");
-            assert!(!message.contains("secret"), "{text}: {message}");
-        }
+/// A failed request: not ready, unless the credentials cannot be had at all.
+fn failure(error: ApiError) -> Failure {
+    match error {
+        ApiError::Credentials(error) => Failure::Permanent(error),
+        other => Failure::NotReady(other.into()),
     }
 }

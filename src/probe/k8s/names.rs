@@ -4,8 +4,9 @@
 use anyhow::{Result, anyhow, bail};
 
 /// The forms of a k8s target, for error messages.
-pub const FORMS: &str =
-    "k8s://[NAMESPACE/]SERVICE, k8s://[NAMESPACE/]job/NAME or k8s://[NAMESPACE/]pods/SELECTOR";
+pub const FORMS: &str = "k8s://[NAMESPACE/]SERVICE, k8s://[NAMESPACE/]job/NAME, k8s://[NAMESPACE/]pods/SELECTOR, \
+     k8s://[NAMESPACE/]deployment/NAME (or statefulset, daemonset) or \
+     k8s://[NAMESPACE/]RESOURCE[.GROUP]/NAME#condition=TYPE (or #jsonpath=, #deleted, #exists)";
 
 #[derive(Clone, Copy)]
 pub enum Naming {
@@ -15,9 +16,21 @@ pub enum Naming {
     ServiceLabel,
     /// RFC 1123 subdomain: Job names.
     Subdomain,
+    /// Any resource's object: most are subdomains, some (RBAC objects) allow more, but none
+    /// has a space, a `/` or a `%`.
+    Object,
 }
 
 pub fn check_name(name: &str, what: &str, naming: Naming) -> Result<()> {
+    if let Naming::Object = naming {
+        let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '/' | '%');
+        if name.len() > 253 || name.chars().any(bad) || name == "." || name == ".." {
+            bail!(
+                "'{name}' is not a valid {what} (no spaces, '/' or '%', at most 253; expected {FORMS})"
+            );
+        }
+        return Ok(());
+    }
     let (limit, dots, rule) = match naming {
         Naming::Label => (63, false, "lower-case letters, digits and '-'"),
         Naming::ServiceLabel => (
@@ -25,7 +38,9 @@ pub fn check_name(name: &str, what: &str, naming: Naming) -> Result<()> {
             false,
             "lower-case letters, digits and '-', starting with a letter",
         ),
-        Naming::Subdomain => (253, true, "lower-case letters, digits, '-' and '.'"),
+        Naming::Subdomain | Naming::Object => {
+            (253, true, "lower-case letters, digits, '-' and '.'")
+        }
     };
     let allowed =
         |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (dots && c == '.');
@@ -35,6 +50,22 @@ pub fn check_name(name: &str, what: &str, naming: Naming) -> Result<()> {
         || name.starts_with(|c: char| c.is_ascii_lowercase());
     if name.len() > limit || !name.chars().all(allowed) || !edges_ok || !first_ok {
         bail!("'{name}' is not a valid {what} ({rule}, at most {limit}; expected {FORMS})");
+    }
+    Ok(())
+}
+
+/// A resource as a target names it: `certificates`, `certificate.cert-manager.io`, `deploy`.
+pub fn check_resource(word: &str) -> Result<()> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.');
+    if word.is_empty()
+        || !word.starts_with(|c: char| c.is_ascii_lowercase())
+        || !word.chars().all(allowed)
+        || word.ends_with('.')
+        || word.contains("..")
+    {
+        bail!(
+            "'{word}' is not a resource (expected a word such as deployment, certificate or certificates.cert-manager.io: {FORMS})"
+        );
     }
     Ok(())
 }

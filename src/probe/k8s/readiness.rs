@@ -1,9 +1,12 @@
 //! What "ready" means for Jobs and Pods, judged from the objects as the API server sends
-//! them (only the fields read here are declared; the rest is ignored), and the pieces every
-//! judgement shares (Services have theirs in `service.rs`).
+//! them (only the fields read here are declared; the rest is ignored), why a pod is not
+//! Ready, and the pieces every judgement shares (Services have theirs in `service.rs`,
+//! rollouts in `rollout.rs`, any other object in `object.rs`).
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
+
+pub use super::resource::null_as_default;
 
 /// How a target stands.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,15 +31,6 @@ const STUCK: &[&str] = &[
 /// How many not-ready objects a message names before "and N more".
 const NAMED: usize = 3;
 
-/// Go's empty lists arrive as `null`.
-pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
 pub fn parse<T: Default + for<'de> Deserialize<'de>>(object: &Value) -> T {
     // An object that does not have the expected shape counts as an empty one.
     T::deserialize(object).unwrap_or_default()
@@ -46,8 +40,12 @@ pub fn parse<T: Default + for<'de> Deserialize<'de>>(object: &Value) -> T {
 #[serde(default, rename_all = "camelCase")]
 pub struct Meta {
     pub name: String,
+    pub uid: String,
     pub resource_version: String,
+    pub generation: Option<i64>,
     pub deletion_timestamp: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub finalizers: Vec<String>,
 }
 
 /// The metadata of any object.
@@ -71,23 +69,25 @@ struct JobStatus {
     failed: u32,
 }
 
+/// A status condition, as every kind of object has them.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Condition {
+#[serde(default, rename_all = "camelCase")]
+pub struct Condition {
     #[serde(rename = "type")]
-    kind: String,
-    status: String,
-    reason: String,
-    message: String,
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub observed_generation: Option<i64>,
 }
 
 impl Condition {
-    fn says(&self, kind: &str) -> bool {
+    pub fn says(&self, kind: &str) -> bool {
         self.kind == kind && self.status == "True"
     }
 
     /// `BackoffLimitExceeded: Job has reached the specified backoff limit`.
-    fn words(&self) -> String {
+    pub fn words(&self) -> String {
         match (self.reason.is_empty(), self.message.is_empty()) {
             (false, false) => format!("{}: {}", self.reason, self.message),
             (false, true) => self.reason.clone(),
@@ -193,11 +193,7 @@ struct Terminated {
 /// deleted, have the condition Ready=True.
 pub fn pods(shown: &str, min: u32, pods: &[&Value]) -> Verdict {
     let pods: Vec<Pod> = pods.iter().map(|pod| parse(pod)).collect();
-    let counts = |pod: &&Pod| {
-        pod.metadata.deletion_timestamp.is_none()
-            && pod.status.conditions.iter().any(|c| c.says("Ready"))
-    };
-    let ready = pods.iter().filter(counts).count();
+    let ready = pods.iter().filter(|pod| counts(pod)).count();
     let ready = u32::try_from(ready).unwrap_or(u32::MAX);
     if ready >= min {
         return Verdict::Ready;
@@ -205,17 +201,7 @@ pub fn pods(shown: &str, min: u32, pods: &[&Value]) -> Verdict {
     if pods.is_empty() {
         return Verdict::NotReady(format!("no pods match {shown} yet"));
     }
-    // Pods that will not get better by themselves first: that is what to look at.
-    let mut troubles: Vec<(bool, String)> = pods
-        .iter()
-        .filter(|pod| !counts(pod))
-        .map(|pod| {
-            let (stuck, why) = pod_trouble(pod);
-            (stuck, format!("{} {why}", pod.metadata.name))
-        })
-        .collect();
-    troubles.sort_by_key(|(stuck, _)| !stuck);
-    let troubles: Vec<String> = troubles.into_iter().map(|(_, words)| words).collect();
+    let troubles = troubles(&pods);
     let why = if troubles.is_empty() {
         let count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
         format!(
@@ -231,6 +217,32 @@ pub fn pods(shown: &str, min: u32, pods: &[&Value]) -> Verdict {
         plural(min, "pod", "pods"),
         if min == 1 { "is" } else { "are" },
     ))
+}
+
+/// The pods of `pods` that are not Ready (or are being deleted), each as `NAME why`: those
+/// that will not get better by themselves first, since they are what to look at.
+pub fn pod_troubles(pods: &[&Value]) -> Vec<String> {
+    let pods: Vec<Pod> = pods.iter().map(|pod| parse(pod)).collect();
+    troubles(&pods)
+}
+
+/// Ready, and not being deleted.
+fn counts(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod.status.conditions.iter().any(|c| c.says("Ready"))
+}
+
+fn troubles(pods: &[Pod]) -> Vec<String> {
+    let mut troubles: Vec<(bool, String)> = pods
+        .iter()
+        .filter(|pod| !counts(pod))
+        .map(|pod| {
+            let (stuck, why) = pod_trouble(pod);
+            (stuck, format!("{} {why}", pod.metadata.name))
+        })
+        .collect();
+    troubles.sort_by_key(|(stuck, _)| !stuck);
+    troubles.into_iter().map(|(_, words)| words).collect()
 }
 
 /// Why a pod is not Ready, and whether it is stuck (will not get better by waiting alone).

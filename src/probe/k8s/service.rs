@@ -16,8 +16,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::warn;
 
-use super::api::{Api, ApiError, Query, SERVICES};
+use super::api::{Api, ApiError};
 use super::readiness::{Verdict, listed, null_as_default, parse, plural};
+use super::resource::{Query, SERVICES};
 use crate::attempt::Stage;
 
 #[derive(Debug, Default, Deserialize)]
@@ -387,13 +388,8 @@ impl Lookup {
             api.authority()
         ));
         stage.waiting(reason);
-        let query = Query {
-            resource: SERVICES,
-            namespace: namespace.to_string(),
-            label_selector: None,
-            field_selector: None,
-        };
-        self.known = match api.get(&query, name).await {
+        let query = Query::new(SERVICES, namespace);
+        self.known = match api.get(&query, name, stage).await {
             Ok(Some(object)) => Known::Found(parse(&object)),
             Ok(None) => Known::Missing,
             Err(ApiError::Forbidden(words)) => {

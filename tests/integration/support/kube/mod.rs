@@ -1,12 +1,15 @@
 //! A stand-in for the Kubernetes API server, enough for holdup's calls: HTTPS with a test
-//! CA, bearer tokens and client certificates, RBAC refusals, list and watch of
-//! EndpointSlices, Jobs and Pods and get of Services, in the API reference's JSON shapes
-//! (resourceVersion, watch events one per line, BOOKMARK, ERROR with a 410 Status once
-//! history is expired, a 404 Status naming the object asked for), and the EndpointSlice
-//! controller's placeholder slice as the API server sends it. Tests change its objects and
-//! rules while holdup runs, and look at the requests it got.
+//! CA, bearer tokens and client certificates, RBAC refusals, discovery documents, list and
+//! watch of namespaced and cluster-scoped resources (a custom resource among them) and get
+//! of one object, in the API reference's JSON shapes (resourceVersion, watch events one per
+//! line, BOOKMARK, ERROR with a 410 Status once history is expired, a 404 Status naming the
+//! object asked for). Tests change its objects, resources and rules while holdup runs, and
+//! look at the requests it got. The objects themselves are built in [`objects`].
 
-use std::collections::BTreeMap;
+mod discovery;
+mod objects;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::path::Path;
 use std::pin::Pin;
@@ -14,6 +17,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use http_body_util::{Either, Full};
 use hyper::body::{Bytes, Frame, Incoming};
 use hyper::{Request, Response};
@@ -23,66 +27,16 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use super::tls::{Connection, Serving, TestCa, serve};
 use super::{Holdup, holdup};
 
-/// The kinds of object the server knows, by their plural resource name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    EndpointSlice,
-    Job,
-    Pod,
-    Service,
-}
-
-impl Kind {
-    fn from_path(api: &str, plural: &str) -> Option<Kind> {
-        match (api, plural) {
-            ("apis/discovery.k8s.io/v1", "endpointslices") => Some(Kind::EndpointSlice),
-            ("apis/batch/v1", "jobs") => Some(Kind::Job),
-            ("api/v1", "pods") => Some(Kind::Pod),
-            ("api/v1", "services") => Some(Kind::Service),
-            _ => None,
-        }
-    }
-
-    fn plural(self) -> &'static str {
-        match self {
-            Kind::EndpointSlice => "endpointslices",
-            Kind::Job => "jobs",
-            Kind::Pod => "pods",
-            Kind::Service => "services",
-        }
-    }
-
-    fn group(self) -> &'static str {
-        match self {
-            Kind::EndpointSlice => "discovery.k8s.io",
-            Kind::Job => "batch",
-            Kind::Pod | Kind::Service => "",
-        }
-    }
-
-    fn api_version(self) -> &'static str {
-        match self {
-            Kind::EndpointSlice => "discovery.k8s.io/v1",
-            Kind::Job => "batch/v1",
-            Kind::Pod | Kind::Service => "v1",
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Kind::EndpointSlice => "EndpointSlice",
-            Kind::Job => "Job",
-            Kind::Pod => "Pod",
-            Kind::Service => "Service",
-        }
-    }
-}
+pub use self::discovery::{KINDS, Kind};
+pub use self::objects::*;
 
 /// One request the server answered.
 #[derive(Clone, Debug)]
 pub struct Seen {
-    /// `list`, `watch`, or `get` (of one object, by name).
+    /// `list`, `watch`, `get` (of one object, by name), or `discover`.
     pub verb: String,
+    /// The path asked for.
+    pub path: String,
     pub kind: Option<Kind>,
     pub namespace: String,
     /// The query string as sent.
@@ -112,8 +66,9 @@ struct Watcher {
     events: UnboundedSender<Bytes>,
 }
 
-#[derive(Default)]
 struct Cluster {
+    /// The resources discovery lists and the server serves.
+    served: BTreeSet<Kind>,
     revision: u64,
     objects: BTreeMap<(Kind, String, String), Value>,
     /// Every change: (resourceVersion, kind, namespace, event type, object).
@@ -128,12 +83,30 @@ struct Cluster {
     requests: Vec<Seen>,
 }
 
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            served: KINDS.iter().copied().collect(),
+            revision: 0,
+            objects: BTreeMap::new(),
+            history: Vec::new(),
+            oldest_kept: 0,
+            tokens: BTreeMap::new(),
+            forbidden: Vec::new(),
+            watchers: Vec::new(),
+            requests: Vec::new(),
+        }
+    }
+}
+
 impl Cluster {
     fn put(&mut self, kind: Kind, namespace: &str, mut object: Value) {
         self.revision += 1;
         object["kind"] = json!(kind.name());
         object["apiVersion"] = json!(kind.api_version());
-        object["metadata"]["namespace"] = json!(namespace);
+        if kind.namespaced() {
+            object["metadata"]["namespace"] = json!(namespace);
+        }
         object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
         let key = (kind, namespace.to_string(), name);
@@ -292,8 +265,20 @@ impl ApiServer {
         });
     }
 
+    /// Takes a resource out of discovery and serving, as before its CustomResourceDefinition
+    /// is installed.
+    pub fn hide(&self, kind: Kind) {
+        self.with(|cluster| cluster.served.remove(&kind));
+    }
+
+    /// Serves a resource hidden before (its CustomResourceDefinition was installed).
+    pub fn install(&self, kind: Kind) {
+        self.with(|cluster| cluster.served.insert(kind));
+    }
+
     /// Creates or replaces an object (kind, apiVersion, namespace and resourceVersion are
-    /// filled in) and tells the watches that select it.
+    /// filled in; cluster-scoped objects take namespace "") and tells the watches that select
+    /// it.
     pub fn put(&self, kind: Kind, namespace: &str, object: Value) {
         self.with(|cluster| cluster.put(kind, namespace, object));
     }
@@ -478,6 +463,42 @@ impl Fixture {
     }
 }
 
+/// A kubeconfig of two contexts: `laptop` (current; a closed port) and `ci` (this server,
+/// namespace shop), whose user is `ci_user` (YAML lines indented by four spaces).
+pub fn kubeconfig_with(api: &ApiServer, ci_user: &str) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(api.ca().pem());
+    format!(
+        r#"apiVersion: v1
+kind: Config
+current-context: laptop
+clusters:
+- name: laptop
+  cluster:
+    server: https://127.0.0.1:1
+- name: ci
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+users:
+- name: laptop
+  user:
+    token: laptop-token
+- name: ci
+  user:
+{ci_user}
+contexts:
+- name: laptop
+  context: {{cluster: laptop, user: laptop}}
+- name: ci
+  context:
+    cluster: ci
+    user: ci
+    namespace: shop
+"#,
+        server = api.url()
+    )
+}
+
 fn answer(
     cluster: &Arc<(Mutex<Cluster>, Condvar)>,
     request: &Request<Incoming>,
@@ -494,6 +515,7 @@ fn answer(
         .map(str::to_string);
     let mut seen = Seen {
         verb: "list".into(),
+        path: request.uri().path().to_string(),
         kind: None,
         namespace: String::new(),
         query,
@@ -507,7 +529,7 @@ fn answer(
     {
         seen.verb = "watch".into();
     }
-    let response = route(&mut cluster, request, &mut seen, token, client_certificate);
+    let response = route(&mut cluster, &mut seen, token, client_certificate);
     seen.status = response.status().as_u16();
     cluster.requests.push(seen);
     changed.notify_all();
@@ -522,9 +544,55 @@ fn json_response(code: u16, body: &Value) -> Response<Body> {
         .unwrap()
 }
 
+fn not_found() -> Response<Body> {
+    json_response(
+        404,
+        &status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            None,
+        ),
+    )
+}
+
+/// What a resource path names: `/api/v1/namespaces/NS/pods[/NAME]`, `/api/v1/nodes[/NAME]`,
+/// `/apis/GROUP/VERSION/…`.
+struct Target {
+    kind: Kind,
+    namespace: String,
+    name: Option<String>,
+}
+
+fn target(path: &str, served: &BTreeSet<Kind>) -> Option<Target> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let (api, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => (format!("api/{version}"), rest),
+        ["apis", group, version, rest @ ..] => (format!("apis/{group}/{version}"), rest),
+        _ => return None,
+    };
+    let (namespace, plural, name) = match rest {
+        ["namespaces", namespace, plural] => (*namespace, *plural, None),
+        ["namespaces", namespace, plural, name] => (*namespace, *plural, Some(name.to_string())),
+        [plural] => ("", *plural, None),
+        [plural, name] => ("", *plural, Some(name.to_string())),
+        _ => return None,
+    };
+    let kind = Kind::from_path(&api, plural, served)?;
+    // A namespaced resource asked for across namespaces, or a cluster-scoped one in one:
+    // holdup never asks either.
+    if kind.namespaced() == namespace.is_empty() {
+        return None;
+    }
+    Some(Target {
+        kind,
+        namespace: namespace.to_string(),
+        name,
+    })
+}
+
 fn route(
     cluster: &mut Cluster,
-    request: &Request<Incoming>,
     seen: &mut Seen,
     token: Option<String>,
     client_certificate: bool,
@@ -537,42 +605,27 @@ fn route(
     let Some(user) = user else {
         return json_response(401, &status(401, "Unauthorized", "Unauthorized", None));
     };
-    // /api/v1/namespaces/NS/pods, /apis/GROUP/VERSION/namespaces/NS/RESOURCE
-    let path = request.uri().path().trim_start_matches('/');
-    let Some((api, rest)) = path.split_once("/namespaces/") else {
-        return json_response(
-            404,
-            &status(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-                None,
-            ),
-        );
-    };
-    let Some((namespace, plural)) = rest.split_once('/') else {
-        return json_response(404, &status(404, "NotFound", "not found", None));
-    };
-    let (plural, name) = match plural.split_once('/') {
-        Some((plural, name)) => (plural, Some(name.to_string())),
-        None => (plural, None),
+    let path = seen.path.trim_start_matches('/').to_string();
+    if let Some(document) = discovery::document(&path, &cluster.served) {
+        seen.verb = "discover".into();
+        return json_response(200, &document);
+    }
+    let Some(Target {
+        kind,
+        namespace,
+        name,
+    }) = target(&path, &cluster.served)
+    else {
+        if path.starts_with("apis/") && path.split('/').count() <= 3 {
+            seen.verb = "discover".into();
+        }
+        return not_found();
     };
     if name.is_some() {
         seen.verb = "get".into();
     }
-    let Some(kind) = Kind::from_path(api, plural) else {
-        return json_response(
-            404,
-            &status(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-                None,
-            ),
-        );
-    };
     seen.kind = Some(kind);
-    seen.namespace = namespace.to_string();
+    seen.namespace = namespace.clone();
     if cluster.forbidden.contains(&(kind, seen.verb.clone())) {
         let group = kind.group();
         let mut shown = if group.is_empty() {
@@ -583,8 +636,13 @@ fn route(
         if let Some(name) = &name {
             shown = format!("{shown} \"{name}\"");
         }
+        let scope = if namespace.is_empty() {
+            "at the cluster scope".to_string()
+        } else {
+            format!("in the namespace \"{namespace}\"")
+        };
         let message = format!(
-            "{shown} is forbidden: User \"{user}\" cannot {} resource \"{}\" in API group \"{group}\" in the namespace \"{namespace}\"",
+            "{shown} is forbidden: User \"{user}\" cannot {} resource \"{}\" in API group \"{group}\" {scope}",
             seen.verb,
             kind.plural()
         );
@@ -592,7 +650,7 @@ fn route(
         return json_response(403, &status(403, "Forbidden", &message, Some(details)));
     }
     if let Some(name) = name {
-        let key = (kind, namespace.to_string(), name.clone());
+        let key = (kind, namespace.clone(), name.clone());
         return match cluster.objects.get(&key) {
             Some(object) => json_response(200, object),
             None => {
@@ -609,7 +667,7 @@ fn route(
             .objects
             .iter()
             .filter(|((k, ns, _), object)| {
-                *k == kind && ns == namespace && selected(object, &labels, &fields)
+                *k == kind && *ns == namespace && selected(object, &labels, &fields)
             })
             .map(|(_, object)| {
                 // Items of a list carry no kind or apiVersion of their own.
@@ -647,7 +705,7 @@ fn route(
     } else {
         let watcher = Watcher {
             kind,
-            namespace: namespace.to_string(),
+            namespace,
             labels,
             fields,
             bookmarks: seen.param("allowWatchBookmarks").as_deref() == Some("true"),
@@ -665,132 +723,4 @@ fn route(
         .header("content-type", "application/json")
         .body(Either::Right(Events(receiver)))
         .unwrap()
-}
-
-/// An EndpointSlice of `service` with one endpoint per (pod, ready), exposing a port named
-/// `port`.
-pub fn endpoint_slice(service: &str, port: &str, endpoints: &[(&str, bool)]) -> Value {
-    let endpoints: Vec<Value> = endpoints
-        .iter()
-        .enumerate()
-        .map(|(index, (pod, ready))| {
-            json!({
-                "addresses": [format!("10.244.0.{}", index + 10)],
-                "conditions": {"ready": ready, "serving": ready, "terminating": false},
-                "nodeName": "node-1",
-                "targetRef": {"kind": "Pod", "name": pod, "namespace": "shop", "uid": format!("uid-{pod}")},
-            })
-        })
-        .collect();
-    json!({
-        "metadata": {
-            "name": format!("{service}-abc12"),
-            "generateName": format!("{service}-"),
-            "labels": {"kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
-        },
-        "addressType": "IPv4",
-        "endpoints": endpoints,
-        "ports": [{"name": port, "port": 5432, "protocol": "TCP"}],
-    })
-}
-
-/// The slice the EndpointSlice controller keeps for `service` while the Service selects no
-/// pod with an IP: no endpoints, no ports. It builds both as empty lists; they reach etcd as
-/// protobuf, which keeps no empty list, and come back to every client as JSON `null`.
-pub fn placeholder_slice(service: &str) -> Value {
-    json!({
-        "metadata": {
-            "name": format!("{service}-7xk2p"),
-            "generateName": format!("{service}-"),
-            "labels": {
-                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
-                "kubernetes.io/service-name": service,
-            },
-            "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": "2026-11-22T10:00:00Z"},
-            "ownerReferences": [{
-                "apiVersion": "v1", "kind": "Service", "name": service, "uid": format!("uid-{service}"),
-                "controller": true, "blockOwnerDeletion": true,
-            }],
-        },
-        "addressType": "IPv4",
-        "endpoints": null,
-        "ports": null,
-    })
-}
-
-/// A ClusterIP Service selecting `app: NAME`, with ports (name, port, targetPort); an
-/// empty name leaves the port unnamed, as a Service with one port may.
-pub fn service(name: &str, ports: &[(&str, u16, Value)]) -> Value {
-    let ports: Vec<Value> = ports
-        .iter()
-        .map(|(port_name, port, target)| {
-            let mut port = json!({"port": port, "protocol": "TCP", "targetPort": target});
-            if !port_name.is_empty() {
-                port["name"] = json!(port_name);
-            }
-            port
-        })
-        .collect();
-    json!({
-        "metadata": {"name": name, "uid": format!("uid-{name}")},
-        "spec": {
-            "type": "ClusterIP",
-            "clusterIP": "10.96.0.12",
-            "clusterIPs": ["10.96.0.12"],
-            "selector": {"app": name},
-            "ports": ports,
-            "sessionAffinity": "None",
-        },
-        "status": {"loadBalancer": {}},
-    })
-}
-
-/// A Job with the given status conditions (`[("Failed", "BackoffLimitExceeded", "…")]`).
-pub fn job(name: &str, active: u32, failed: u32, conditions: &[(&str, &str, &str)]) -> Value {
-    let conditions: Vec<Value> = conditions
-        .iter()
-        .map(|(kind, reason, message)| {
-            json!({"type": kind, "status": "True", "reason": reason, "message": message,
-                   "lastProbeTime": "2026-11-22T10:00:00Z", "lastTransitionTime": "2026-11-22T10:00:00Z"})
-        })
-        .collect();
-    json!({
-        "metadata": {"name": name, "labels": {"job-name": name}},
-        "spec": {"backoffLimit": 2, "completions": 1, "parallelism": 1},
-        "status": {"active": active, "failed": failed, "conditions": conditions, "startTime": "2026-11-22T09:59:00Z"},
-    })
-}
-
-/// A Running pod with `labels`, Ready or not.
-pub fn pod(name: &str, labels: &[(&str, &str)], ready: bool) -> Value {
-    let labels: serde_json::Map<String, Value> = labels
-        .iter()
-        .map(|(key, value)| (key.to_string(), json!(value)))
-        .collect();
-    let condition = if ready { "True" } else { "False" };
-    json!({
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]},
-        "status": {
-            "phase": "Running",
-            "conditions": [
-                {"type": "PodScheduled", "status": "True"},
-                {"type": "Ready", "status": condition},
-                {"type": "ContainersReady", "status": condition},
-            ],
-            "containerStatuses": [{"name": "app", "ready": ready, "restartCount": 0,
-                                   "image": "registry.example/app:1", "state": {"running": {"startedAt": "2026-11-22T10:00:00Z"}}}],
-        },
-    })
-}
-
-/// A pod whose container `app` keeps crashing with exit code 1.
-pub fn crashing_pod(name: &str, labels: &[(&str, &str)], restarts: u32) -> Value {
-    let mut pod = pod(name, labels, false);
-    pod["status"]["containerStatuses"] = json!([{
-        "name": "app", "ready": false, "restartCount": restarts, "image": "registry.example/app:1",
-        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container=app"}},
-        "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
-    }]);
-    pod
 }
