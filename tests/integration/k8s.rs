@@ -964,7 +964,14 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
         .collect();
     assert_eq!(
         documented.keys().collect::<Vec<_>>(),
-        ["endpointslices", "jobs", "pods", "services"]
+        [
+            "certificates",
+            "daemonsets,deployments,statefulsets",
+            "endpointslices",
+            "jobs",
+            "pods",
+            "services"
+        ]
     );
 
     let home = tempfile::tempdir().unwrap();
