@@ -10,11 +10,15 @@
 //! lines `--help` shows; parsing by scheme, the "unknown scheme" message, `--help` and the
 //! dispatch of attempts all come from those rows.
 
+mod amqp;
+mod conn;
 mod dns;
 mod http;
 mod k8s;
+mod mysql;
 mod options;
 mod postgres;
+mod redis;
 mod target_url;
 mod tcp;
 
@@ -103,6 +107,21 @@ kinds! {
             ("k8s://[NS/]job/NAME", "the Kubernetes Job has completed (failed: exit 3)"),
             ("k8s://[NS/]pods/SELECTOR", "pods matching the label selector are Ready"),
         ],
+    }
+    Mysql(mysql::Mysql) {
+        schemes: ["mysql", "mariadb"],
+        forms: [
+            ("mysql://USER:PASSWORD@HOST[:PORT][/DB]", "a session (login, SELECT 1) succeeds;"),
+            ("", "without a password or with #ping: the server greets"),
+        ],
+    }
+    Redis(redis::Redis) {
+        schemes: ["redis", "rediss"],
+        forms: [("redis://[USER:PASSWORD@]HOST[:PORT][/DB]", "AUTH, SELECT and PING succeed (rediss: TLS)")],
+    }
+    Amqp(amqp::Amqp) {
+        schemes: ["amqp", "amqps"],
+        forms: [("amqp://USER:PASSWORD@HOST[:PORT][/VHOST]", "the broker opens the vhost (amqps: TLS)")],
     }
 }
 
@@ -241,6 +260,12 @@ mod tests {
                 "postgresql://app:pw@a:5432,b:5433/app#fail-fast",
                 "postgresql://app@a:5432,b:5433/app",
             ),
+            ("mysql://app:pw@db/shop#fail-fast", "mysql://app@db/shop"),
+            ("mariadb://db#ping", "mariadb://db"),
+            ("redis://:pw@cache/1#role=master", "redis://cache/1"),
+            ("rediss://app:pw@cache#insecure", "rediss://app@cache"),
+            ("amqp://app:pw@rabbit/%2f", "amqp://app@rabbit/%2f"),
+            ("amqps://app:pw@rabbit/shop#fail-fast=vhost", "amqps://app@rabbit/shop"),
         ];
         for (input, shown) in cases {
             let target = Target::parse(input).unwrap_or_else(|e| panic!("{input}: {e:#}"));
@@ -255,7 +280,7 @@ mod tests {
             ("db", "expected a URL"),
             (
                 "htp://db:80",
-                "unknown scheme 'htp' (expected one of tcp, http, https, postgres, postgresql, dns, k8s)",
+                "unknown scheme 'htp' (expected one of tcp, http, https, postgres, postgresql, dns, k8s, mysql, mariadb, redis, rediss, amqp, amqps)",
             ),
             ("tcp://db", "missing port"),
             ("tcp://:80", "empty host"),
@@ -284,6 +309,11 @@ mod tests {
             "postgresql://",
             "dns://",
             "k8s://",
+            "mysql://",
+            "redis://",
+            "rediss://",
+            "amqp://",
+            "amqps://",
             "x://",
             "://",
             "user",
@@ -313,6 +343,10 @@ mod tests {
             "status=",
             "sslmode=",
             "type=",
+            "ssl-mode=",
+            "role=",
+            "ping",
+            "%2f",
             "\u{0}",
             "é",
             " ",
