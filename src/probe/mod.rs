@@ -265,7 +265,10 @@ mod tests {
             ("redis://:pw@cache/1#role=master", "redis://cache/1"),
             ("rediss://app:pw@cache#insecure", "rediss://app@cache"),
             ("amqp://app:pw@rabbit/%2f", "amqp://app@rabbit/%2f"),
-            ("amqps://app:pw@rabbit/shop#fail-fast=vhost", "amqps://app@rabbit/shop"),
+            (
+                "amqps://app:pw@rabbit/shop#fail-fast=vhost",
+                "amqps://app@rabbit/shop",
+            ),
         ];
         for (input, shown) in cases {
             let target = Target::parse(input).unwrap_or_else(|e| panic!("{input}: {e:#}"));

@@ -10,6 +10,7 @@ mod exec;
 mod http;
 mod k8s;
 mod postgres;
+mod redis;
 mod service_ip;
 mod signals;
 mod tcp;
