@@ -1,13 +1,18 @@
 //! A server process for tests (redis-server, mariadbd, rabbitmq-server): run as its
 //! package's unprivileged user when the tests run as root, its output collected so that a
 //! test waits for what the server logs (never for a guessed time), stopped by PID on drop.
+//!
+//! A server too slow to start for every test is started once per test process and shared
+//! ([`shared`]): it is started from a thread that lives as long as the process, so that
+//! the kernel stops it (parent-death signal) whatever ends the process, and it is stopped
+//! and waited for, its directory removed, when the process exits normally.
 
 use std::io::{BufRead as _, BufReader, Read};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -86,6 +91,14 @@ impl Daemon {
         if let Some((uid, gid)) = run_as(user) {
             command.uid(uid).gid(gid);
         }
+        // SAFETY: prctl is async-signal-safe; run in the child after its uid change, which
+        // would otherwise clear the setting.
+        unsafe {
+            command.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, stop_signal);
+                Ok(())
+            });
+        }
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -105,10 +118,6 @@ impl Daemon {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Blocks until the server prints a line containing `needle`.
     #[track_caller]
     pub fn wait_for_log(&self, needle: &str) {
@@ -124,6 +133,48 @@ impl Daemon {
     /// Everything the server printed so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs `start` on a thread that lives as long as the test process, and keeps what it
+/// returns (the servers, their directory) until the process exits, when they are dropped:
+/// stopped by PID and waited for. For servers that are started once and shared by tests.
+pub fn shared<T: Send + 'static, R: Send + 'static>(
+    start: impl FnOnce() -> (T, R) + Send + 'static,
+) -> R {
+    static KEEPER: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (jobs_tx, jobs) = mpsc::channel::<Job>();
+        thread::spawn(move || {
+            for job in jobs {
+                job();
+            }
+            // Never reached while the process runs: the sender lives in a static.
+        });
+        // SAFETY: registers a plain extern "C" function without arguments.
+        unsafe { libc::atexit(drop_kept) };
+        Mutex::new(jobs_tx)
+    });
+    let (result_tx, result) = mpsc::channel();
+    let job: Job = Box::new(move || {
+        let (kept, shared) = start();
+        KEPT.lock().unwrap().push(Box::new(kept));
+        let _ = result_tx.send(shared);
+    });
+    keeper.lock().unwrap().send(job).unwrap();
+    result
+        .recv()
+        .expect("the shared server failed to start (see the panic above)")
+}
+
+static KEPT: Mutex<Vec<Box<dyn Send>>> = Mutex::new(Vec::new());
+
+extern "C" fn drop_kept() {
+    let kept = std::mem::take(&mut *KEPT.lock().unwrap_or_else(|e| e.into_inner()));
+    for thing in kept.into_iter().rev() {
+        drop(thing);
     }
 }
 

@@ -7,6 +7,7 @@ pub mod docker;
 pub mod kube;
 pub mod net;
 pub mod postgres;
+pub mod rabbitmq;
 pub mod redis;
 pub mod tls;
 

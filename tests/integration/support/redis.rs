@@ -143,10 +143,6 @@ impl RedisServer {
         Builder::default()
     }
 
-    pub fn start() -> RedisServer {
-        Builder::default().start()
-    }
-
     pub fn port(&self) -> u16 {
         self.port
     }
