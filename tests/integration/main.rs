@@ -10,6 +10,7 @@ mod empty_root;
 mod exec;
 mod http;
 mod k8s;
+mod mysql;
 mod postgres;
 mod redis;
 mod service_ip;

@@ -1,8 +1,10 @@
 //! What a MySQL client answers to the server's authentication plugins: the SHA-1 scramble
-//! of `mysql_native_password`, the SHA-256 scramble of `caching_sha2_password`, and the
-//! password encrypted with the server's RSA key for their full authentication without TLS.
+//! of `mysql_native_password`, the SHA-256 scramble of `caching_sha2_password`, the
+//! password encrypted with the server's RSA key for their full authentication without TLS,
+//! and MariaDB's `client_ed25519` signature.
 
-use ring::digest::{self, Algorithm, SHA1_FOR_LEGACY_USE_ONLY, SHA256};
+use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
+use ring::digest::{self, Algorithm, SHA1_FOR_LEGACY_USE_ONLY, SHA256, SHA512};
 use rsa::pkcs1::DecodeRsaPublicKey as _;
 use rsa::pkcs8::DecodePublicKey as _;
 use rsa::{Oaep, RsaPublicKey};
@@ -10,6 +12,7 @@ use rsa::{Oaep, RsaPublicKey};
 pub(super) const NATIVE: &str = "mysql_native_password";
 pub(super) const CACHING_SHA2: &str = "caching_sha2_password";
 pub(super) const SHA256_PASSWORD: &str = "sha256_password";
+pub(super) const ED25519: &str = "client_ed25519";
 
 /// The first answer to `plugin`'s challenge `nonce`; `None` for a plugin holdup does not
 /// speak. An empty password is answered with nothing, as MySQL's clients do.
@@ -29,8 +32,21 @@ pub(super) fn first_answer(
         // public key (1) and encrypt it with that.
         SHA256_PASSWORD if over_tls => Some(clear_text(password)),
         SHA256_PASSWORD => Some(vec![1]),
+        ED25519 => Some(ed25519_signature(password, nonce)),
         _ => None,
     }
+}
+
+/// MariaDB's ed25519: an Ed25519 signature of the nonce whose secret is SHA-512 of the
+/// password, as Ed25519 derives it from a 32-byte seed (the server keeps the public key).
+fn ed25519_signature(password: &str, nonce: &[u8]) -> Vec<u8> {
+    let mut expanded = [0u8; 64];
+    expanded.copy_from_slice(digest::digest(&SHA512, password.as_bytes()).as_ref());
+    let secret = ExpandedSecretKey::from_bytes(&expanded);
+    let public = (&secret).into();
+    raw_sign::<sha2::Sha512>(&secret, nonce, &public)
+        .to_bytes()
+        .to_vec()
 }
 
 /// The password as sent over TLS: NUL-terminated.
@@ -139,6 +155,10 @@ mod tests {
         assert_eq!(
             first_answer(SHA256_PASSWORD, "pw", &nonce, false).unwrap(),
             [1]
+        );
+        assert_eq!(
+            first_answer(ED25519, "pw", &nonce, false).unwrap().len(),
+            64
         );
         assert_eq!(first_answer("dialog", "pw", &nonce, false), None);
     }

@@ -22,7 +22,9 @@ use anyhow::anyhow;
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use self::auth::{CACHING_SHA2, NATIVE, SHA256_PASSWORD, clear_text, first_answer, rsa_encrypted};
+use self::auth::{
+    CACHING_SHA2, ED25519, NATIVE, SHA256_PASSWORD, clear_text, first_answer, rsa_encrypted,
+};
 use self::packets::{
     CLIENT_CONNECT_WITH_DB, CLIENT_DEPRECATE_EOF, CLIENT_LONG_PASSWORD, CLIENT_PLUGIN_AUTH,
     CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION, CLIENT_SSL, CLIENT_TRANSACTIONS, COM_QUERY,
@@ -353,7 +355,7 @@ impl Mysql {
 fn unsupported_plugin(plugin: &str) -> Problem {
     Problem {
         words: format!(
-            "the server asks for authentication plugin {plugin}, which holdup does not speak (it speaks {NATIVE}, {CACHING_SHA2} and {SHA256_PASSWORD})"
+            "the server asks for authentication plugin {plugin}, which holdup does not speak (it speaks {NATIVE}, {CACHING_SHA2}, {SHA256_PASSWORD} and {ED25519})"
         ),
         kind: Some("auth"),
         answered: true,

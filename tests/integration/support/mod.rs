@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod dns;
 pub mod docker;
 pub mod kube;
+pub mod mariadb;
 pub mod net;
 pub mod postgres;
 pub mod rabbitmq;
