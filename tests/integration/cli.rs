@@ -28,6 +28,26 @@ fn usage_errors_exit_2_before_anything_is_probed() {
         ),
         (&["-w", good, "--log-format", "xml"], "invalid value 'xml'"),
         (&["-w", good, "--no-such-flag"], "unexpected argument"),
+        (
+            &["-w", "mysql://app:pw@db:99999/shop"],
+            "invalid port number",
+        ),
+        (
+            &["-w", "mysql://app:pw@db/shop?ssl-mode=ALWAYS"],
+            "invalid ssl-mode 'ALWAYS' (expected DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)",
+        ),
+        (
+            &["-w", "mariadb://app:pw@db/shop#retry"],
+            "unknown option 'retry' for mariadb targets",
+        ),
+        (
+            &["-w", "redis://cache#role=primary"],
+            "expected role=master or role=replica",
+        ),
+        (
+            &["-w", "amqp://app:pw@rabbit/sh%zzop"],
+            "invalid percent-encoding in the vhost",
+        ),
     ];
     for (args, expected) in cases {
         let finished = holdup().args(*args).run();
@@ -192,6 +212,9 @@ fn passwords_never_appear() {
             "https://admin:hunter2@127.0.0.1:{}/#header=Authorization:%20Bearer%20tok3n",
             closed.port()
         ),
+        format!("mysql://admin:hunter2@127.0.0.1:{}/app", closed.port()),
+        format!("redis://admin:hunter2@127.0.0.1:{}/0", closed.port()),
+        format!("amqps://admin:hunter2@127.0.0.1:{}/%2f", closed.port()),
     ];
     for format in ["text", "json"] {
         let mut args = vec![
@@ -218,6 +241,9 @@ fn passwords_never_appear() {
         "http://admin:hunter2@[::1/",
         "postgres://admin:hunter2@db:notaport/app",
         "http://admin:hunter2@db/#bogus",
+        "mysql://admin:hunter2@db:notaport/app",
+        "redis://admin:hunter2@db/notadb",
+        "amqp://admin:hunter2@db/a/b",
     ] {
         holdup()
             .args(["-w", bad])
