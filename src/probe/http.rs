@@ -76,14 +76,12 @@ impl Http {
         let tls = match url.scheme() {
             "https" => {
                 let roots = ca.map_or(Roots::BuiltIn, Roots::File);
-                tls::client_config(
-                    &roots,
-                    if insecure {
-                        Verify::Nothing
-                    } else {
-                        Verify::Full
-                    },
-                )?
+                let verify = if insecure {
+                    Verify::Nothing
+                } else {
+                    Verify::Full
+                };
+                tls::client_config(&roots, verify, "#ca=FILE")?
             }
             _ if ca.is_some() || insecure => {
                 bail!("options 'ca' and 'insecure' are for https targets")

@@ -14,6 +14,7 @@ use crate::support::kube::{
     pod,
 };
 use crate::support::net::Silent;
+use crate::support::tls::TestCa;
 use crate::support::{DEADLINE_SLACK, SOON, holdup, secs};
 
 fn lists(seen: &Seen) -> bool {
@@ -513,6 +514,37 @@ fn a_kubeconfig_context_with_a_token_and_inline_ca() {
         .code(1)
         .stderr_has("127.0.0.1:1: connection refused")
         .stderr_lacks("laptop-token");
+}
+
+/// The API server's certificate checked against the wrong CA, in the pod and from a
+/// kubeconfig: the reason says which CA was trusted and who issued the certificate.
+#[test]
+fn an_api_server_certificate_from_another_ca_is_refused_in_words() {
+    let k8s = Fixture::start();
+    let other = TestCa::new("another CA");
+    std::fs::write(k8s.pod.dir().join("ca.crt"), other.pem()).unwrap();
+    k8s.in_pod()
+        .args(["-w", "k8s://db", "-t", "500ms"])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "is not signed by a CA in {} (which holds CN=another CA)",
+            k8s.pod.dir().join("ca.crt").display()
+        ));
+
+    k8s.api.allow_token("ci-token", "ci");
+    let encode = |pem: String| base64::engine::general_purpose::STANDARD.encode(pem);
+    let config = kubeconfig_with(&k8s.api, "    token: ci-token")
+        .replace(&encode(k8s.api.ca().pem()), &encode(other.pem()));
+    k8s.with_kubeconfig(&config)
+        .args(["-w", "k8s://db#context=ci", "-t", "500ms"])
+        .run()
+        .code(1)
+        .stderr_has("issued by CN=")
+        .stderr_has(
+            "is not signed by a CA in certificate-authority-data of cluster \"ci\" of kubeconfig",
+        )
+        .stderr_lacks("ci-token");
 }
 
 #[test]

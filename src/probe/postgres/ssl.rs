@@ -91,7 +91,7 @@ pub(super) fn tls_config(
         (_, None) => Verify::Nothing,
     };
     let roots = roots.unwrap_or(Roots::BuiltIn);
-    tls::client_config(&roots, verify)
+    tls::client_config(&roots, verify, "sslrootcert=FILE")
         .with_context(|| format!("sslrootcert for sslmode={}", sslmode.name()))
 }
 
@@ -161,7 +161,7 @@ pub(super) async fn negotiate(
                 .get_ref()
                 .and_then(|inner| inner.downcast_ref::<rustls::Error>())
             {
-                Some(tls_error) => tls_error.to_string(),
+                Some(tls_error) => tls::error_words(tls_error),
                 None => io_error_words(&error),
             };
             Err(HostFailure {
