@@ -835,3 +835,34 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
         );
     }
 }
+
+/// --dry-run says which API server and namespace a k8s:// target would use, and where
+/// they come from: the pod's service account, or a kubeconfig's context.
+#[test]
+fn dry_run_says_which_api_server_and_namespace_and_why() {
+    let k8s = Fixture::start();
+    let in_pod = k8s.in_pod().args(["--dry-run", "k8s://db#min=2"]).run();
+    in_pod
+        .code(0)
+        .stderr_has(&format!(
+            "would wait for k8s://db: object=Service db; port=any; min=2; namespace=shop (from the service account's {}); api server={}/; credentials=the service-account token {}",
+            k8s.pod.dir().join("namespace").display(),
+            k8s.api.url(),
+            k8s.pod.dir().join("token").display()
+        ));
+    assert!(
+        k8s.api.requests().is_empty(),
+        "a dry run asked the API server"
+    );
+
+    k8s.api.allow_token("ci-token", "ci");
+    let config = kubeconfig_with(&k8s.api, "    token: ci-token");
+    k8s.with_kubeconfig(&config)
+        .args(["--dry-run", "k8s://job/migrate#context=ci", "k8s://other/pods/app=web"])
+        .run()
+        .code(0)
+        .stderr_has("would wait for k8s://job/migrate: object=Job migrate; namespace=shop (from context \"ci\" of ")
+        .stderr_has("would wait for k8s://other/pods/app=web: object=pods matching app=web; min=1; namespace=other (from the target); api server=https://127.0.0.1:1/")
+        .stderr_lacks("ci-token")
+        .stderr_lacks("laptop-token");
+}
