@@ -6,7 +6,9 @@
 use std::ffi::{OsStr, OsString};
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Arg, ArgMatches, CommandFactory as _, FromArgMatches as _, parser::ValueSource};
+use clap::{
+    Arg, ArgMatches, Command, CommandFactory as _, FromArgMatches as _, parser::ValueSource,
+};
 
 use crate::cli::Args;
 use crate::log::Format;
@@ -25,7 +27,8 @@ pub enum Parsed {
 /// variables.
 pub fn parse(argv: Vec<OsString>) -> Parsed {
     let env = |name: &str| std::env::var_os(name);
-    let matches = match Args::command().try_get_matches_from(&argv) {
+    let mut command = Args::command();
+    let matches = match command.try_get_matches_from_mut(&argv) {
         Ok(matches) => matches,
         Err(error)
             if matches!(
@@ -44,7 +47,7 @@ pub fn parse(argv: Vec<OsString>) -> Parsed {
     };
     match Args::from_arg_matches(&matches) {
         Ok(mut args) => {
-            args.from_env = from_env(&matches);
+            args.from_env = from_env(&command, &matches);
             Parsed::Run(args)
         }
         Err(error) => Parsed::Wrong {
@@ -55,8 +58,8 @@ pub fn parse(argv: Vec<OsString>) -> Parsed {
 }
 
 /// The flags whose value came from their variable, with that variable's name.
-fn from_env(matches: &ArgMatches) -> Vec<(String, String)> {
-    Args::command()
+fn from_env(command: &Command, matches: &ArgMatches) -> Vec<(String, String)> {
+    command
         .get_arguments()
         .filter(|arg| matches.value_source(arg.get_id().as_str()) == Some(ValueSource::EnvVariable))
         .filter_map(|arg| {
