@@ -16,6 +16,7 @@ use crate::support::kube::{
     placeholder_slice, pod, service,
 };
 use crate::support::net::Silent;
+use crate::support::tls::TestCa;
 use crate::support::{DEADLINE_SLACK, SOON, holdup, secs};
 
 fn lists(seen: &Seen) -> bool {
@@ -697,6 +698,37 @@ fn a_kubeconfig_context_with_a_token_and_inline_ca() {
         .stderr_lacks("laptop-token");
 }
 
+/// The API server's certificate checked against the wrong CA, in the pod and from a
+/// kubeconfig: the reason says which CA was trusted and who issued the certificate.
+#[test]
+fn an_api_server_certificate_from_another_ca_is_refused_in_words() {
+    let k8s = Fixture::start();
+    let other = TestCa::new("another CA");
+    std::fs::write(k8s.pod.dir().join("ca.crt"), other.pem()).unwrap();
+    k8s.in_pod()
+        .args(["-w", "k8s://db", "-t", "500ms"])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "is not signed by a CA in {} (which holds CN=another CA)",
+            k8s.pod.dir().join("ca.crt").display()
+        ));
+
+    k8s.api.allow_token("ci-token", "ci");
+    let encode = |pem: String| base64::engine::general_purpose::STANDARD.encode(pem);
+    let config = kubeconfig_with(&k8s.api, "    token: ci-token")
+        .replace(&encode(k8s.api.ca().pem()), &encode(other.pem()));
+    k8s.with_kubeconfig(&config)
+        .args(["-w", "k8s://db#context=ci", "-t", "500ms"])
+        .run()
+        .code(1)
+        .stderr_has("issued by CN=")
+        .stderr_has(
+            "is not signed by a CA in certificate-authority-data of cluster \"ci\" of kubeconfig",
+        )
+        .stderr_lacks("ci-token");
+}
+
 #[test]
 fn a_kubeconfig_user_with_a_client_certificate() {
     let k8s = Fixture::start();
@@ -1108,4 +1140,35 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
             "Role {namespace}/{role_name} must grant exactly what holdup needs"
         );
     }
+}
+
+/// --dry-run says which API server and namespace a k8s:// target would use, and where
+/// they come from: the pod's service account, or a kubeconfig's context.
+#[test]
+fn dry_run_says_which_api_server_and_namespace_and_why() {
+    let k8s = Fixture::start();
+    let in_pod = k8s.in_pod().args(["--dry-run", "k8s://db#min=2"]).run();
+    in_pod
+        .code(0)
+        .stderr_has(&format!(
+            "would wait for k8s://db: object=Service db; port=any; min=2; namespace=shop (from the service account's {}); api server={}/; credentials=the service-account token {}",
+            k8s.pod.dir().join("namespace").display(),
+            k8s.api.url(),
+            k8s.pod.dir().join("token").display()
+        ));
+    assert!(
+        k8s.api.requests().is_empty(),
+        "a dry run asked the API server"
+    );
+
+    k8s.api.allow_token("ci-token", "ci");
+    let config = kubeconfig_with(&k8s.api, "    token: ci-token");
+    k8s.with_kubeconfig(&config)
+        .args(["--dry-run", "k8s://job/migrate#context=ci", "k8s://other/pods/app=web"])
+        .run()
+        .code(0)
+        .stderr_has("would wait for k8s://job/migrate: object=Job migrate; namespace=shop (from context \"ci\" of ")
+        .stderr_has("would wait for k8s://other/pods/app=web: object=pods matching app=web; min=1; namespace=other (from the target); api server=https://127.0.0.1:1/")
+        .stderr_lacks("ci-token")
+        .stderr_lacks("laptop-token");
 }

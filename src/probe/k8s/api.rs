@@ -144,6 +144,7 @@ impl Api {
             &connection.roots,
             connection.verify,
             connection.identity,
+            "certificate-authority: FILE in the kubeconfig",
         )
         .with_context(|| format!("cannot set up TLS for the API server {}", connection.server))?;
         let authority = format!(

@@ -72,7 +72,7 @@ use tracing::warn;
 use self::api::{Api, ApiError, Event, Query, Watch};
 use self::names::{FORMS, Naming, check_name, check_selector};
 use self::readiness::Verdict;
-use super::options::Options;
+use super::options::Plan;
 use super::target_url;
 use crate::attempt::{Failure, Stage};
 use crate::net::Net;
@@ -180,7 +180,7 @@ impl K8s {
             Some("service") => {
                 check_name(name, "Service name", Naming::ServiceLabel)?;
                 let port = options.take("port")?;
-                let min = take_min(&mut options)?;
+                let min = options.take_min("min")?;
                 options.finish("k8s Service", &["min", "port", "context"])?;
                 Kind::Service {
                     name: name.clone(),
@@ -195,7 +195,7 @@ impl K8s {
             }
             Some(_) => {
                 check_selector(name)?;
-                let min = take_min(&mut options)?;
+                let min = options.take_min("min")?;
                 options.finish("k8s pods", &["min", "context"])?;
                 Kind::Pods {
                     selector: name.clone(),
@@ -275,6 +275,41 @@ impl K8s {
                 Verdict::NotReady(_) => self.explain(api, namespace, seen, stage).await,
             }
         }
+    }
+
+    /// What an attempt would ask, and whom, as the first attempt would find them now.
+    pub fn plan(&self) -> Plan {
+        let (object, port, min) = match &self.kind {
+            Kind::Service { name, port, min } => (
+                format!("Service {name}"),
+                Some(port.as_deref().unwrap_or("any")),
+                Some(min),
+            ),
+            Kind::Job { name } => (format!("Job {name}"), None, None),
+            Kind::Pods { selector, min } => (format!("pods matching {selector}"), None, Some(min)),
+        };
+        let mut plan = vec![("object", object)];
+        plan.extend(port.map(|port| ("port", port.to_string())));
+        plan.extend(min.map(|min| ("min", min.to_string())));
+        let environment = config::Environment::from_process();
+        let found = config::connection(&environment, self.context.as_deref());
+        let namespace = match (&self.namespace, &found) {
+            (Some(namespace), _) => Some(format!("{namespace} (from the target)")),
+            (None, Ok(found)) => Some(format!(
+                "{} (from {})",
+                found.namespace, found.namespace_from
+            )),
+            (None, Err(_)) => None,
+        };
+        plan.extend(namespace.map(|namespace| ("namespace", namespace)));
+        match found {
+            Ok(found) => plan.extend([
+                ("api server", found.server.to_string()),
+                ("credentials", found.who),
+            ]),
+            Err(error) => plan.push(("api server", format!("none: {error:#}"))),
+        }
+        plan
     }
 
     /// The API server and namespace, found on the first attempt. A missing or broken
@@ -480,14 +515,6 @@ fn kind_word(word: &str) -> Option<&'static str> {
         "pod" | "pods" => Some("pods"),
         _ => None,
     }
-}
-
-fn take_min(options: &mut Options) -> Result<u32> {
-    let min = options.take_parsed("min", |text| match text.parse::<u32>() {
-        Ok(min) if min >= 1 => Ok(min),
-        _ => bail!("expected a whole number of 1 or more"),
-    })?;
-    Ok(min.unwrap_or(1))
 }
 
 #[cfg(test)]
