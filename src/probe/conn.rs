@@ -1,6 +1,7 @@
 //! What the kinds that speak a protocol of their own over TCP share (mysql, redis, amqp):
 //! the connection, plain or TLS, with a failed handshake in words; the https-style TLS
-//! options; passwords read from a file; and `#fail-fast` with a kind's own list of failures.
+//! options; passwords read from a file, and where a password came from; and `#fail-fast`
+//! with a kind's own list of failures. Each with what `--dry-run` shows of it.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -11,7 +12,7 @@ use anyhow::{Context as _, Result, bail};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::options::Options;
+use super::options::{Options, Plan};
 use crate::attempt::Stage;
 use crate::redact::Secret;
 use crate::tls::{self, Roots, Verify};
@@ -44,7 +45,7 @@ pub async fn tls_handshake<S: Io + 'static>(
                 .get_ref()
                 .and_then(|inner| inner.downcast_ref::<rustls::Error>())
             {
-                Some(tls_error) => tls_error.to_string(),
+                Some(tls_error) => tls::error_words(tls_error),
                 None => io_error_words(&error),
             };
             Err(format!("TLS handshake with {shown} failed: {reason}"))
@@ -64,6 +65,39 @@ fn server_name(host: &str) -> Result<ServerName<'static>, String> {
     }
 }
 
+/// A TLS client configuration, with the roots and checks it was built from, for
+/// `--dry-run`.
+pub struct Tls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub roots: Roots,
+    pub verify: Verify,
+}
+
+impl Tls {
+    /// `give_ca` says how this kind of target is given a CA, for the hint when a
+    /// certificate is not trusted.
+    pub fn new(roots: Roots, verify: Verify, give_ca: &'static str) -> Result<Tls> {
+        Ok(Tls {
+            config: Arc::new(tls::client_config(&roots, verify, give_ca)?),
+            roots,
+            verify,
+        })
+    }
+
+    /// What `--dry-run` shows of it: the roots (unless no certificate is checked, where
+    /// they would mislead) and the checks.
+    pub fn plan(&self) -> Plan {
+        let roots = match self.verify {
+            Verify::Nothing => "none (no certificate is checked)".to_string(),
+            _ => self.roots.to_string(),
+        };
+        vec![
+            ("ca", roots),
+            ("certificate checked", self.verify.to_string()),
+        ]
+    }
+}
+
 /// The TLS options of https targets, `#ca=FILE` and `#insecure`, for a kind whose TLS
 /// scheme is `tls_scheme`: a configuration when `with_tls`, and an error when the options
 /// are given to the plain scheme (they would check nothing).
@@ -71,7 +105,7 @@ pub fn https_like_tls(
     options: &mut Options,
     with_tls: bool,
     tls_scheme: &str,
-) -> Result<Option<Arc<rustls::ClientConfig>>> {
+) -> Result<Option<Tls>> {
     let ca = options.take("ca")?.map(PathBuf::from);
     let insecure = options.take_switch("insecure")?;
     if !with_tls {
@@ -89,7 +123,39 @@ pub fn https_like_tls(
     } else {
         Verify::Full
     };
-    Ok(Some(Arc::new(tls::client_config(&roots, verify)?)))
+    Tls::new(roots, verify, "#ca=FILE").map(Some)
+}
+
+/// The TLS settings of a kind whose TLS comes with its scheme (`rediss`, `amqps`).
+pub fn plan_tls(tls: Option<&Tls>) -> Plan {
+    match tls {
+        None => vec![("tls", "no".to_string())],
+        Some(tls) => {
+            let mut plan = vec![("tls", "yes".to_string())];
+            plan.extend(tls.plan());
+            plan
+        }
+    }
+}
+
+/// Where a password was found: `--dry-run` says that, never the password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordFrom {
+    Url,
+    File(String),
+    Variable(&'static str),
+}
+
+impl PasswordFrom {
+    /// The password setting of a plan: whether there is one, and where it comes from.
+    pub fn plan(from: Option<&PasswordFrom>) -> String {
+        match from {
+            None => "none".to_string(),
+            Some(PasswordFrom::Url) => "given in the URL (not shown)".to_string(),
+            Some(PasswordFrom::File(path)) => format!("read from {path} (not shown)"),
+            Some(PasswordFrom::Variable(name)) => format!("from ${name} (not shown)"),
+        }
+    }
 }
 
 /// A password kept in a file (a mounted Kubernetes or compose secret): the whole file, less
@@ -151,7 +217,11 @@ impl FailFast {
 
 impl fmt::Display for FailFast {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.join(","))
+        if self.0.is_empty() {
+            f.write_str("off")
+        } else {
+            f.write_str(&self.0.join(", "))
+        }
     }
 }
 
@@ -206,6 +276,37 @@ mod tests {
             let message = format!("{:#}", parse(bad).unwrap_err());
             assert!(message.contains(expected), "{bad}: {message}");
         }
+    }
+
+    #[test]
+    fn plans_name_the_source_of_a_password_never_its_value() {
+        let cases = [
+            (None, "none"),
+            (Some(PasswordFrom::Url), "given in the URL (not shown)"),
+            (
+                Some(PasswordFrom::File("/run/secrets/db".to_string())),
+                "read from /run/secrets/db (not shown)",
+            ),
+            (
+                Some(PasswordFrom::Variable("MYSQL_PWD")),
+                "from $MYSQL_PWD (not shown)",
+            ),
+        ];
+        for (from, expected) in cases {
+            assert_eq!(PasswordFrom::plan(from.as_ref()), expected);
+        }
+        assert_eq!(FailFast::default().to_string(), "off");
+        assert_eq!(FailFast(vec!["auth", "vhost"]).to_string(), "auth, vhost");
+        let insecure = Tls::new(Roots::BuiltIn, Verify::Nothing, "#ca=FILE").unwrap();
+        assert_eq!(
+            plan_tls(Some(&insecure)),
+            [
+                ("tls", "yes".to_string()),
+                ("ca", "none (no certificate is checked)".to_string()),
+                ("certificate checked", "nothing".to_string()),
+            ]
+        );
+        assert_eq!(plan_tls(None), [("tls", "no".to_string())]);
     }
 
     #[test]

@@ -133,8 +133,11 @@ fn amqps_checks_the_certificate_against_the_ca() {
         .run()
         .code(1)
         .stderr_has(&format!(
-            "TLS handshake with 127.0.0.1:{} failed: invalid peer certificate: UnknownIssuer",
-            broker.tls_port
+            "TLS handshake with 127.0.0.1:{} failed: the server's certificate (CN=localhost, \
+             issued by CN=holdup rabbitmq test CA) is not signed by a CA in {} (which holds \
+             CN=another CA)",
+            broker.tls_port,
+            other_file.display()
         ));
     holdup()
         .args(["-w", &format!("{target}#insecure")])

@@ -3,17 +3,20 @@
 //! kubeconfig, RBAC refusals, token rotation, expired watches.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
 use yaml_rust2::{Yaml, YamlLoader};
 
+use serde_json::{Value, json};
+
 use crate::support::kube::{
     ApiServer, Fixture, Kind, Seen, USER, crashing_pod, endpoint_slice, job, outside_any_cluster,
-    pod,
+    placeholder_slice, pod, service,
 };
 use crate::support::net::Silent;
+use crate::support::tls::TestCa;
 use crate::support::{DEADLINE_SLACK, SOON, holdup, secs};
 
 fn lists(seen: &Seen) -> bool {
@@ -22,6 +25,10 @@ fn lists(seen: &Seen) -> bool {
 
 fn watches(seen: &Seen) -> bool {
     seen.verb == "watch" && seen.status == 200
+}
+
+fn service_reads(seen: &Seen) -> bool {
+    seen.verb == "get" && seen.kind == Some(Kind::Service)
 }
 
 #[test]
@@ -89,7 +96,7 @@ fn a_service_created_late_is_waited_for() {
         .in_pod()
         .args(["-w", "k8s://shop/db#min=2&port=pg", "-t", "30s"])
         .spawn();
-    running.wait_for_line("Service shop/db has no endpoints yet");
+    running.wait_for_line("waiting for k8s://shop/db: Service shop/db does not exist yet");
     k8s.api.wait_for_requests(1, watches);
     k8s.api.put(
         Kind::EndpointSlice,
@@ -100,6 +107,182 @@ fn a_service_created_late_is_waited_for() {
         .finish()
         .code(0)
         .stderr_has("k8s://shop/db ready after ");
+}
+
+/// The slice the EndpointSlice controller fills in once the Service's pods have IPs: the
+/// placeholder itself, updated in place.
+fn filled_placeholder(service: &str, port: &str, endpoints: &[(&str, bool)]) -> Value {
+    let mut slice = endpoint_slice(service, port, endpoints);
+    slice["metadata"] = placeholder_slice(service)["metadata"].clone();
+    slice
+}
+
+/// The README's initContainer target while Postgres has no pod running: the controller's
+/// placeholder slice (no endpoints, no ports) is not read as a Service without the port.
+#[test]
+fn a_placeholder_slice_means_no_running_pod_not_a_missing_port() {
+    let k8s = Fixture::start();
+    k8s.api.put(
+        Kind::Service,
+        "shop",
+        service("postgres", &[("postgres", 5432, json!(5432))]),
+    );
+    k8s.api
+        .put(Kind::EndpointSlice, "shop", placeholder_slice("postgres"));
+    // Short attempts, so that each new reason is printed while the watch goes on.
+    let running = k8s
+        .in_pod()
+        .args(["-w", "k8s://postgres#port=postgres", "-t", "30s"])
+        .args(["--attempt-timeout", "300ms", "--log-format", "json"])
+        .spawn();
+    let waiting = running.wait_for_event("waiting");
+    assert_eq!(
+        waiting["message"],
+        "waiting for k8s://postgres: Service shop/postgres has no endpoints yet (it selects no running pod)"
+    );
+    k8s.api.wait_for_requests(1, watches);
+    // The pod gets an IP, then passes its readiness probe.
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        filled_placeholder("postgres", "postgres", &[("postgres-0", false)]),
+    );
+    running.wait_for_line(
+        "Service shop/postgres has 0 ready endpoints of 1 needed (not ready: postgres-0)",
+    );
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        filled_placeholder("postgres", "postgres", &[("postgres-0", true)]),
+    );
+    let finished = running.finish_within(SOON);
+    finished
+        .code(0)
+        .stderr_has("k8s://postgres ready after ")
+        .stderr_lacks("no port named");
+    // One read of the Service, for the placeholder; none while endpoints were counted.
+    let requests = k8s.api.requests();
+    let reads: Vec<&Seen> = requests.iter().filter(|seen| service_reads(seen)).collect();
+    assert_eq!(reads.len(), 1, "{requests:#?}");
+    assert_eq!(reads[0].status, 200);
+    assert_eq!(reads[0].namespace, "shop");
+    assert_eq!(reads[0].token.as_deref(), Some("t"));
+}
+
+/// A Service whose ports really lack the name asked for: said, with the names it has, both
+/// while no pod runs (as a hint) and once its pods have endpoints (as the reason); then the
+/// Service is fixed and holdup is ready.
+#[test]
+fn a_service_without_the_port_asked_for_says_so_with_the_names_it_has() {
+    let k8s = Fixture::start();
+    let wrong = service(
+        "postgres",
+        &[("pg", 5432, json!("pg")), ("metrics", 9187, json!(9187))],
+    );
+    k8s.api.put(Kind::Service, "shop", wrong);
+    k8s.api
+        .put(Kind::EndpointSlice, "shop", placeholder_slice("postgres"));
+    let running = k8s
+        .in_pod()
+        .args(["-w", "k8s://postgres#port=postgres", "-t", "30s"])
+        .args(["--attempt-timeout", "300ms"])
+        .spawn();
+    running.wait_for_line(
+        "waiting for k8s://postgres: Service shop/postgres has no endpoints yet (it selects no running pod); and it has no port named \"postgres\" (its ports: pg, metrics)",
+    );
+    k8s.api.wait_for_requests(1, watches);
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        filled_placeholder("postgres", "pg", &[("postgres-0", true)]),
+    );
+    running.wait_for_line(
+        "waiting for k8s://postgres: Service shop/postgres has no port named \"postgres\" (its ports: pg, metrics)",
+    );
+    // The port is renamed; the EndpointSlice controller follows.
+    k8s.api.put(
+        Kind::Service,
+        "shop",
+        service("postgres", &[("postgres", 5432, json!("pg"))]),
+    );
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        filled_placeholder("postgres", "postgres", &[("postgres-0", true)]),
+    );
+    running
+        .finish_within(SOON)
+        .code(0)
+        .stderr_has("k8s://postgres ready after ");
+    let requests = k8s.api.requests();
+    assert_eq!(
+        requests.iter().filter(|seen| service_reads(seen)).count(),
+        2,
+        "one read per change of situation: {requests:#?}"
+    );
+}
+
+/// Reading the Service is a nicety: refused, it is said once with the rule to add, never
+/// asked again, and the wait goes on as before on one list and one watch.
+#[test]
+fn a_forbidden_service_read_is_said_once_and_costs_the_wait_nothing() {
+    let k8s = Fixture::start();
+    k8s.api.forbid(Kind::Service, "get");
+    k8s.api.put(
+        Kind::Service,
+        "shop",
+        service("postgres", &[("postgres", 5432, json!(5432))]),
+    );
+    k8s.api
+        .put(Kind::EndpointSlice, "shop", placeholder_slice("postgres"));
+    let running = k8s
+        .in_pod()
+        .args(["-w", "k8s://postgres#port=postgres", "-t", "30s"])
+        .args(["--attempt-timeout", "300ms", "--log-format", "json"])
+        .spawn();
+    let limited = running.wait_for_event("limited");
+    assert_eq!(limited["level"], "warn");
+    assert_eq!(
+        limited["message"],
+        format!(
+            "k8s://postgres: cannot read Service shop/postgres, so reasons will not say whether it exists or has the port asked for: forbidden (403): User \"{USER}\" cannot get resource \"services\" in API group \"\" in the namespace \"shop\"; give it a Role in namespace shop with this rule: - {{apiGroups: [\"\"], resources: [\"services\"], verbs: [\"get\"]}}"
+        )
+    );
+    let waiting = running.wait_for_event("waiting");
+    assert_eq!(
+        waiting["message"],
+        "waiting for k8s://postgres: Service shop/postgres has no endpoints yet (it selects no running pod)"
+    );
+    k8s.api.wait_for_requests(1, watches);
+    // Another situation (the placeholder goes), where a read would be worth it: not tried.
+    k8s.api
+        .delete(Kind::EndpointSlice, "shop", "postgres-7xk2p");
+    running.wait_for_line("Service shop/postgres has no endpoints yet (no EndpointSlice: the Service does not exist yet, or has no selector)");
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("postgres", "postgres", &[("postgres-0", true)]),
+    );
+    let finished = running.finish_within(SOON);
+    finished.code(0);
+    assert_eq!(
+        finished
+            .events()
+            .iter()
+            .filter(|event| *event == "limited")
+            .count(),
+        1
+    );
+    let requests = k8s.api.requests();
+    let verbs: Vec<(&str, u16)> = requests
+        .iter()
+        .map(|seen| (seen.verb.as_str(), seen.status))
+        .collect();
+    assert_eq!(
+        verbs,
+        [("list", 200), ("get", 403), ("watch", 200)],
+        "{requests:#?}"
+    );
 }
 
 #[test]
@@ -515,6 +698,37 @@ fn a_kubeconfig_context_with_a_token_and_inline_ca() {
         .stderr_lacks("laptop-token");
 }
 
+/// The API server's certificate checked against the wrong CA, in the pod and from a
+/// kubeconfig: the reason says which CA was trusted and who issued the certificate.
+#[test]
+fn an_api_server_certificate_from_another_ca_is_refused_in_words() {
+    let k8s = Fixture::start();
+    let other = TestCa::new("another CA");
+    std::fs::write(k8s.pod.dir().join("ca.crt"), other.pem()).unwrap();
+    k8s.in_pod()
+        .args(["-w", "k8s://db", "-t", "500ms"])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "is not signed by a CA in {} (which holds CN=another CA)",
+            k8s.pod.dir().join("ca.crt").display()
+        ));
+
+    k8s.api.allow_token("ci-token", "ci");
+    let encode = |pem: String| base64::engine::general_purpose::STANDARD.encode(pem);
+    let config = kubeconfig_with(&k8s.api, "    token: ci-token")
+        .replace(&encode(k8s.api.ca().pem()), &encode(other.pem()));
+    k8s.with_kubeconfig(&config)
+        .args(["-w", "k8s://db#context=ci", "-t", "500ms"])
+        .run()
+        .code(1)
+        .stderr_has("issued by CN=")
+        .stderr_has(
+            "is not signed by a CA in certificate-authority-data of cluster \"ci\" of kubeconfig",
+        )
+        .stderr_lacks("ci-token");
+}
+
 #[test]
 fn a_kubeconfig_user_with_a_client_certificate() {
     let k8s = Fixture::start();
@@ -624,8 +838,8 @@ fn rules_of(role: &Yaml) -> Vec<Rule> {
         .collect()
 }
 
-/// The namespace a k8s:// target names, if any, and the resource it reads.
-fn namespace_and_resource(target: &str) -> (Option<&str>, &'static str) {
+/// The namespace a k8s:// target names, if any, and the resources it reads.
+fn namespace_and_resources(target: &str) -> (Option<&str>, &'static [&'static str]) {
     let path = target.trim_start_matches("k8s://");
     let path = path.split('#').next().unwrap_or_default();
     let is_kind =
@@ -636,12 +850,12 @@ fn namespace_and_resource(target: &str) -> (Option<&str>, &'static str) {
         [namespace, kind, _] => (Some(*namespace), *kind),
         _ => (None, "service"),
     };
-    let resource = match kind {
-        "job" | "jobs" => "jobs",
-        "pod" | "pods" => "pods",
-        _ => "endpointslices",
+    let resources: &[&str] = match kind {
+        "job" | "jobs" => &["jobs"],
+        "pod" | "pods" => &["pods"],
+        _ => &["endpointslices", "services"],
     };
-    (namespace, resource)
+    (namespace, resources)
 }
 
 fn is_holdup(container: &Yaml) -> bool {
@@ -651,29 +865,155 @@ fn is_holdup(container: &Yaml) -> bool {
     image_name.starts_with("holdup:") || image_name == "holdup" || command.ends_with("holdup")
 }
 
+/// The manifests of examples/kubernetes, file by file in name order (the order in which
+/// `kubectl apply -f` takes a folder's files), and the folder.
+fn example_manifests() -> (PathBuf, Vec<(String, Vec<Yaml>)>) {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes");
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml" || ext == "json")
+        })
+        .collect();
+    files.sort();
+    let manifests: Vec<(String, Vec<Yaml>)> = files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let parsed = YamlLoader::load_from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            let documents = parsed
+                .into_iter()
+                .filter(|document| !document.is_null())
+                .collect();
+            (name, documents)
+        })
+        .collect();
+    assert!(
+        !manifests.is_empty(),
+        "no manifests in {}",
+        folder.display()
+    );
+    (folder, manifests)
+}
+
+/// The pod template of a workload (or the spec of a Pod), if the object has one.
+fn pod_spec(document: &Yaml) -> Option<&Yaml> {
+    let spec = match document["kind"].as_str() {
+        Some("Pod") => &document["spec"],
+        Some("CronJob") => &document["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        _ => &document["spec"]["template"]["spec"],
+    };
+    (!spec.is_badvalue()).then_some(spec)
+}
+
+fn containers(pod: &Yaml) -> impl Iterator<Item = &Yaml> {
+    pod["initContainers"]
+        .as_vec()
+        .into_iter()
+        .flatten()
+        .chain(pod["containers"].as_vec().into_iter().flatten())
+}
+
+/// `kubectl apply -f examples/kubernetes` on a fresh cluster: it applies the files in name
+/// order, so every object's namespace, and every pod's service account, must come from an
+/// earlier file (or earlier in the same one). `kubectl apply -k` applies the same files,
+/// and its Kustomization is the one place for the images and their pull policy.
+#[test]
+fn k8s_examples_apply_as_they_stand_with_images_in_one_place() {
+    let (folder, manifests) = example_manifests();
+    let mut made: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut images: BTreeSet<String> = BTreeSet::new();
+    let mut policies = 0;
+    for (file, documents) in &manifests {
+        for document in documents {
+            let kind = document["kind"].as_str().expect("every object has a kind");
+            let name = document["metadata"]["name"].as_str().expect("a name");
+            if kind == "Namespace" {
+                made.insert((kind.to_string(), name.to_string()));
+                continue;
+            }
+            let namespace = document["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{file}: {kind} {name} names no namespace"));
+            assert!(
+                made.contains(&("Namespace".to_string(), namespace.to_string())),
+                "{file}: {kind} {name} is in namespace {namespace}, which no earlier manifest creates"
+            );
+            if let Some(pod) = pod_spec(document) {
+                let account = pod["serviceAccountName"].as_str().unwrap_or("default");
+                assert!(
+                    account == "default"
+                        || made.contains(&(
+                            "ServiceAccount".to_string(),
+                            format!("{namespace}/{account}")
+                        )),
+                    "{file}: {kind} {name} runs as service account {account}, which no earlier manifest creates"
+                );
+                for container in containers(pod) {
+                    let image = container["image"].as_str().expect("an image");
+                    let (image_name, _tag) = image.rsplit_once(':').expect("a tagged image");
+                    images.insert(image_name.to_string());
+                    assert!(
+                        container["imagePullPolicy"].as_str().is_some(),
+                        "{file}: container {:?} says no imagePullPolicy",
+                        container["name"]
+                    );
+                    policies += 1;
+                }
+            }
+            made.insert((kind.to_string(), format!("{namespace}/{name}")));
+        }
+    }
+
+    let text = std::fs::read_to_string(folder.join("Kustomization"))
+        .expect("examples/kubernetes/Kustomization (a name kubectl apply -f skips)");
+    let kustomization = YamlLoader::load_from_str(&text).unwrap().remove(0);
+    let resources: Vec<&str> = kustomization["resources"]
+        .as_vec()
+        .expect("resources")
+        .iter()
+        .map(|resource| resource.as_str().unwrap())
+        .collect();
+    let files: Vec<&str> = manifests.iter().map(|(file, _)| file.as_str()).collect();
+    assert_eq!(resources, files, "-k and -f must apply the same files");
+    let renamed: BTreeSet<String> = kustomization["images"]
+        .as_vec()
+        .expect("images")
+        .iter()
+        .map(|image| image["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(renamed, images, "every image, and only those, in one place");
+    let operations = kustomization["patches"]
+        .as_vec()
+        .into_iter()
+        .flatten()
+        .filter_map(|patch| patch["patch"].as_str())
+        .flat_map(|patch| YamlLoader::load_from_str(patch).unwrap())
+        .flat_map(|operations| operations.into_vec().unwrap_or_default())
+        .filter(|operation| {
+            operation["path"]
+                .as_str()
+                .is_some_and(|path| path.ends_with("/imagePullPolicy"))
+        })
+        .count();
+    assert_eq!(operations, policies, "every pull policy, in one place");
+}
+
 /// Every manifest in examples/kubernetes: the holdup initContainers' arguments pass
 /// `--dry-run`, and each Role grants exactly the rules the README lists for the forms its
 /// pods wait for, to the service account those pods run as.
 #[test]
 fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut documents = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(root.join("examples/kubernetes"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|ext| ext == "yaml" || ext == "yml")
-        })
+    let documents: Vec<Yaml> = example_manifests()
+        .1
+        .into_iter()
+        .flat_map(|(_, documents)| documents)
         .collect();
-    files.sort();
-    for file in &files {
-        let text = std::fs::read_to_string(file).unwrap();
-        let parsed =
-            YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        documents.extend(parsed.into_iter().filter(|document| !document.is_null()));
-    }
-    assert!(!documents.is_empty(), "no manifests in examples/kubernetes");
 
     // The README's Role: one rule per form, named by the resource it grants.
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
@@ -690,7 +1030,7 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
         .collect();
     assert_eq!(
         documented.keys().collect::<Vec<_>>(),
-        ["endpointslices", "jobs", "pods"]
+        ["endpointslices", "jobs", "pods", "services"]
     );
 
     let home = tempfile::tempdir().unwrap();
@@ -703,10 +1043,8 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
             .as_str()
             .unwrap_or("default")
             .to_string();
-        let pod = match document["kind"].as_str() {
-            Some("Pod") => &document["spec"],
-            Some("CronJob") => &document["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-            _ => &document["spec"]["template"]["spec"],
+        let Some(pod) = pod_spec(document) else {
+            continue;
         };
         let account = pod["serviceAccountName"]
             .as_str()
@@ -740,13 +1078,13 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
                     .filter(|target| target.starts_with("k8s://"))
             });
             for target in targets {
-                let (in_namespace, resource) = namespace_and_resource(target);
+                let (in_namespace, resources) = namespace_and_resources(target);
                 let key = (
                     in_namespace.unwrap_or(&namespace).to_string(),
                     namespace.clone(),
                     account.clone(),
                 );
-                needs.entry(key).or_default().insert(resource);
+                needs.entry(key).or_default().extend(resources);
             }
             checked += 1;
         }
@@ -802,4 +1140,35 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
             "Role {namespace}/{role_name} must grant exactly what holdup needs"
         );
     }
+}
+
+/// --dry-run says which API server and namespace a k8s:// target would use, and where
+/// they come from: the pod's service account, or a kubeconfig's context.
+#[test]
+fn dry_run_says_which_api_server_and_namespace_and_why() {
+    let k8s = Fixture::start();
+    let in_pod = k8s.in_pod().args(["--dry-run", "k8s://db#min=2"]).run();
+    in_pod
+        .code(0)
+        .stderr_has(&format!(
+            "would wait for k8s://db: object=Service db; port=any; min=2; namespace=shop (from the service account's {}); api server={}/; credentials=the service-account token {}",
+            k8s.pod.dir().join("namespace").display(),
+            k8s.api.url(),
+            k8s.pod.dir().join("token").display()
+        ));
+    assert!(
+        k8s.api.requests().is_empty(),
+        "a dry run asked the API server"
+    );
+
+    k8s.api.allow_token("ci-token", "ci");
+    let config = kubeconfig_with(&k8s.api, "    token: ci-token");
+    k8s.with_kubeconfig(&config)
+        .args(["--dry-run", "k8s://job/migrate#context=ci", "k8s://other/pods/app=web"])
+        .run()
+        .code(0)
+        .stderr_has("would wait for k8s://job/migrate: object=Job migrate; namespace=shop (from context \"ci\" of ")
+        .stderr_has("would wait for k8s://other/pods/app=web: object=pods matching app=web; min=1; namespace=other (from the target); api server=https://127.0.0.1:1/")
+        .stderr_lacks("ci-token")
+        .stderr_lacks("laptop-token");
 }

@@ -262,9 +262,26 @@ fn ssl_modes_with_a_test_ca() {
         .run()
         .code(1)
         .stderr_has(&format!(
-            "TLS handshake with 127.0.0.1:{} failed: invalid peer certificate: UnknownIssuer",
+            "TLS handshake with 127.0.0.1:{} failed: the server's certificate (CN=localhost, \
+             issued by CN=holdup mariadb test CA) is not signed by a CA in {other_file} (which \
+             holds CN=another CA)",
             server.port
         ));
+    // VERIFY_IDENTITY without ssl-ca checks against the public roots, and says how to give
+    // the CA in this kind's own words.
+    holdup()
+        .args([
+            "-w",
+            &format!("{base}?ssl-mode=VERIFY_IDENTITY"),
+            "-t",
+            "500ms",
+        ])
+        .run()
+        .code(1)
+        .stderr_has(
+            "is not signed by a CA of the public roots built into holdup; give the CA that \
+             signed it with ssl-ca=FILE",
+        );
     // A server without a certificate.
     let plain = MariaServer::builder().start();
     holdup()

@@ -247,8 +247,27 @@ fn rediss_checks_the_certificate_against_the_ca() {
         .run()
         .code(1)
         .stderr_has(&format!(
-            "TLS handshake with 127.0.0.1:{port} failed: invalid peer certificate: UnknownIssuer"
+            "TLS handshake with 127.0.0.1:{port} failed: the server's certificate (CN=localhost, \
+             issued by CN=holdup redis test CA) is not signed by a CA in {} (which holds \
+             CN=another CA)",
+            other_file.display()
         ));
+    // Without #ca, the public roots: the refusal says how to give the CA.
+    holdup()
+        .args([
+            "-w",
+            &format!("rediss://:{PASSWORD}@127.0.0.1:{port}"),
+            "-t",
+            "500ms",
+        ])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "TLS handshake with 127.0.0.1:{port} failed: the server's certificate (CN=localhost, \
+             issued by CN=holdup redis test CA) is not signed by a CA of the public roots built \
+             into holdup; give the CA that signed it with #ca=FILE"
+        ))
+        .stderr_lacks(PASSWORD);
     holdup()
         .args([
             "-w",

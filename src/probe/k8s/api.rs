@@ -1,5 +1,6 @@
-//! The two Kubernetes API calls holdup makes, list and watch, over reqwest: credentials on
-//! every request, and the API server's refusals turned into words a person can act on.
+//! The Kubernetes API calls holdup makes (list and watch, and a get of one object), over
+//! reqwest: credentials on every request, and the API server's refusals turned into words
+//! a person can act on.
 
 use std::fmt;
 use std::time::Duration;
@@ -31,31 +32,52 @@ pub struct Resource {
     pub api: &'static str,
     /// The plural name used in URLs and Role rules.
     pub plural: &'static str,
+    /// The verbs holdup uses on it, as a Role rule names them.
+    pub verbs: &'static [&'static str],
 }
+
+const LIST_WATCH: &[&str] = &["list", "watch"];
 
 pub const ENDPOINT_SLICES: Resource = Resource {
     group: "discovery.k8s.io",
     api: "/apis/discovery.k8s.io/v1",
     plural: "endpointslices",
+    verbs: LIST_WATCH,
 };
 pub const JOBS: Resource = Resource {
     group: "batch",
     api: "/apis/batch/v1",
     plural: "jobs",
+    verbs: LIST_WATCH,
 };
 pub const PODS: Resource = Resource {
     group: "",
     api: "/api/v1",
     plural: "pods",
+    verbs: LIST_WATCH,
+};
+/// Read by Service targets for the words of their reason only: may be refused.
+pub const SERVICES: Resource = Resource {
+    group: "",
+    api: "/api/v1",
+    plural: "services",
+    verbs: &["get"],
 };
 
 impl Resource {
     /// The Role rule holdup needs for this resource, as one line of YAML that can be
     /// pasted under a Role's `rules:`.
     pub fn rule(&self) -> String {
+        let verbs: Vec<String> = self
+            .verbs
+            .iter()
+            .map(|verb| format!("\"{verb}\""))
+            .collect();
         format!(
-            "- {{apiGroups: [\"{}\"], resources: [\"{}\"], verbs: [\"list\", \"watch\"]}}",
-            self.group, self.plural
+            "- {{apiGroups: [\"{}\"], resources: [\"{}\"], verbs: [{}]}}",
+            self.group,
+            self.plural,
+            verbs.join(", ")
         )
     }
 }
@@ -87,6 +109,8 @@ pub enum ApiError {
     Forbidden(String),
     /// 410 Gone: the resourceVersion is older than the server's history; list again.
     Gone,
+    /// 404 for an object asked for by name: it does not exist.
+    Missing,
     /// Anything else, in words.
     Other(anyhow::Error),
 }
@@ -96,6 +120,7 @@ impl From<ApiError> for anyhow::Error {
         match error {
             ApiError::Forbidden(words) => anyhow!(words),
             ApiError::Gone => anyhow!("the watch history has expired (410 Gone)"),
+            ApiError::Missing => anyhow!("it does not exist (404 Not Found)"),
             ApiError::Other(error) => error,
         }
     }
@@ -119,6 +144,7 @@ impl Api {
             &connection.roots,
             connection.verify,
             connection.identity,
+            "certificate-authority: FILE in the kubeconfig",
         )
         .with_context(|| format!("cannot set up TLS for the API server {}", connection.server))?;
         let authority = format!(
@@ -152,7 +178,7 @@ impl Api {
             "listing {} in {} from {}",
             query.resource, query.namespace, self.authority
         ));
-        let response = self.get(url, "list", query).await?;
+        let response = self.send(url, "list", query).await?;
         stage.set(format!(
             "reading the list of {} from {}",
             query.resource, self.authority
@@ -182,11 +208,38 @@ impl Api {
             "starting a watch on {} in {} at {}",
             query.resource, query.namespace, self.authority
         ));
-        let response = self.get(url, "watch", query).await?;
+        let response = self.send(url, "watch", query).await?;
         Ok(Watch {
             response,
             buffer: Vec::new(),
             authority: self.authority.clone(),
+        })
+    }
+
+    /// The object `name` of `query.resource` in `query.namespace`, or None when it does not
+    /// exist.
+    pub async fn get(&self, query: &Query, name: &str) -> Result<Option<Value>, ApiError> {
+        let mut url = self.url(query, None);
+        url.set_query(None);
+        url.path_segments_mut()
+            .map_err(|()| {
+                ApiError::Other(anyhow!("the API server URL {} has no path", self.server))
+            })?
+            .push(name);
+        let response = match self.send(url, "get", query).await {
+            Ok(response) => response,
+            Err(ApiError::Missing) => return Ok(None),
+            Err(other) => return Err(other),
+        };
+        let body = read_capped(response, EVENT_LIMIT)
+            .await
+            .map_err(|error| ApiError::Other(anyhow!(describe(&error, &self.authority))))?;
+        serde_json::from_slice(&body).map(Some).map_err(|error| {
+            ApiError::Other(anyhow!(
+                "the API server at {} sent a {} that is not JSON: {error}",
+                self.authority,
+                query.resource
+            ))
         })
     }
 
@@ -215,7 +268,7 @@ impl Api {
         url
     }
 
-    async fn get(&self, url: Url, verb: &str, query: &Query) -> Result<Response, ApiError> {
+    async fn send(&self, url: Url, verb: &str, query: &Query) -> Result<Response, ApiError> {
         let mut request = self.client.get(url);
         match &self.credentials {
             Credentials::Anonymous => {}
@@ -243,6 +296,15 @@ impl Api {
             )),
             StatusCode::FORBIDDEN => ApiError::Forbidden(forbidden_words(&said, verb, query)),
             StatusCode::GONE => ApiError::Gone,
+            // A named object that does not exist; a resource the server does not serve has
+            // no name in the details.
+            StatusCode::NOT_FOUND
+                if said
+                    .as_ref()
+                    .is_some_and(|status| !status.details.name.is_empty()) =>
+            {
+                ApiError::Missing
+            }
             StatusCode::NOT_FOUND => ApiError::Other(anyhow!(
                 "the API server at {} does not serve {} (404 Not Found){}",
                 self.authority,
@@ -319,6 +381,14 @@ pub struct Status {
     pub message: String,
     pub reason: String,
     pub code: u16,
+    pub details: StatusDetails,
+}
+
+/// `{"name": "postgres", "kind": "services"}`: the object a Status is about.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StatusDetails {
+    pub name: String,
 }
 
 /// A list response: `{"kind":"PodList","metadata":{"resourceVersion":"…"},"items":[…]}`.
@@ -441,6 +511,10 @@ mod tests {
             r#"- {apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"]}"#
         );
         assert_eq!(
+            SERVICES.rule(),
+            r#"- {apiGroups: [""], resources: ["services"], verbs: ["get"]}"#
+        );
+        assert_eq!(
             ENDPOINT_SLICES.to_string(),
             "endpointslices.discovery.k8s.io"
         );
@@ -460,6 +534,7 @@ mod tests {
             message: "endpointslices.discovery.k8s.io is forbidden: User \"system:serviceaccount:shop:web\" cannot list resource \"endpointslices\" in API group \"discovery.k8s.io\" in the namespace \"shop\"".into(),
             reason: "Forbidden".into(),
             code: 403,
+            details: StatusDetails::default(),
         });
         assert_eq!(
             forbidden_words(&said, "list", &query),

@@ -58,6 +58,7 @@ mod api;
 mod config;
 mod names;
 mod readiness;
+mod service;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -71,7 +72,7 @@ use tracing::warn;
 use self::api::{Api, ApiError, Event, Query, Watch};
 use self::names::{FORMS, Naming, check_name, check_selector};
 use self::readiness::Verdict;
-use super::options::Options;
+use super::options::Plan;
 use super::target_url;
 use crate::attempt::{Failure, Stage};
 use crate::net::Net;
@@ -129,6 +130,8 @@ struct Seen {
     objects: BTreeMap<String, Value>,
     /// Where the objects are at: None until listed, and again after a 410 Gone.
     resource_version: Option<String>,
+    /// A Service target's Service object, read for the words of its reason.
+    service: service::Lookup,
 }
 
 impl K8s {
@@ -177,7 +180,7 @@ impl K8s {
             Some("service") => {
                 check_name(name, "Service name", Naming::ServiceLabel)?;
                 let port = options.take("port")?;
-                let min = take_min(&mut options)?;
+                let min = options.take_min("min")?;
                 options.finish("k8s Service", &["min", "port", "context"])?;
                 Kind::Service {
                     name: name.clone(),
@@ -192,7 +195,7 @@ impl K8s {
             }
             Some(_) => {
                 check_selector(name)?;
-                let min = take_min(&mut options)?;
+                let min = options.take_min("min")?;
                 options.finish("k8s pods", &["min", "context"])?;
                 Kind::Pods {
                     selector: name.clone(),
@@ -269,9 +272,44 @@ impl K8s {
             match self.verdict(namespace, seen) {
                 Verdict::Ready => return Ok(()),
                 Verdict::Failed(words) => return Err(Failure::Permanent(anyhow!(words))),
-                Verdict::NotReady(_) => {}
+                Verdict::NotReady(_) => self.explain(api, namespace, seen, stage).await,
             }
         }
+    }
+
+    /// What an attempt would ask, and whom, as the first attempt would find them now.
+    pub fn plan(&self) -> Plan {
+        let (object, port, min) = match &self.kind {
+            Kind::Service { name, port, min } => (
+                format!("Service {name}"),
+                Some(port.as_deref().unwrap_or("any")),
+                Some(min),
+            ),
+            Kind::Job { name } => (format!("Job {name}"), None, None),
+            Kind::Pods { selector, min } => (format!("pods matching {selector}"), None, Some(min)),
+        };
+        let mut plan = vec![("object", object)];
+        plan.extend(port.map(|port| ("port", port.to_string())));
+        plan.extend(min.map(|min| ("min", min.to_string())));
+        let environment = config::Environment::from_process();
+        let found = config::connection(&environment, self.context.as_deref());
+        let namespace = match (&self.namespace, &found) {
+            (Some(namespace), _) => Some(format!("{namespace} (from the target)")),
+            (None, Ok(found)) => Some(format!(
+                "{} (from {})",
+                found.namespace, found.namespace_from
+            )),
+            (None, Err(_)) => None,
+        };
+        plan.extend(namespace.map(|namespace| ("namespace", namespace)));
+        match found {
+            Ok(found) => plan.extend([
+                ("api server", found.server.to_string()),
+                ("credentials", found.who),
+            ]),
+            Err(error) => plan.push(("api server", format!("none: {error:#}"))),
+        }
+        plan
     }
 
     /// The API server and namespace, found on the first attempt. A missing or broken
@@ -305,11 +343,33 @@ impl K8s {
             .map(|object| (readiness::meta(&object).name, object))
             .collect();
         seen.resource_version = Some(list.metadata.resource_version);
+        self.explain(api, &query.namespace, seen, stage).await;
         match self.verdict(&query.namespace, seen) {
             Verdict::Ready => Ok(()),
             Verdict::Failed(words) => Err(Failure::Permanent(anyhow!(words))),
             Verdict::NotReady(words) => Err(anyhow!(words).into()),
         }
+    }
+
+    /// Reads a Service target's Service object when its reason depends on it and the
+    /// situation changed since the last read; a refusal costs nothing but the hint.
+    async fn explain(&self, api: &Api, namespace: &str, seen: &mut Seen, stage: &Stage) {
+        let Kind::Service { name, port, min } = &self.kind else {
+            return;
+        };
+        let slices: Vec<&Value> = seen.objects.values().collect();
+        let situation = service::situation(port.as_deref(), *min, &slices);
+        let Some(situation) = seen.service.due(situation) else {
+            return;
+        };
+        let asking = service::Asking {
+            api,
+            namespace,
+            name,
+            target: &self.shown,
+            reason: self.reason(namespace, seen),
+        };
+        seen.service.refresh(situation, asking, stage).await;
     }
 
     /// Starts a watch from `from`. A forbidden watch turns polling on (said once); a 410
@@ -408,11 +468,12 @@ impl K8s {
     fn verdict(&self, namespace: &str, seen: &Seen) -> Verdict {
         let objects: Vec<&Value> = seen.objects.values().collect();
         match &self.kind {
-            Kind::Service { name, port, min } => readiness::service(
+            Kind::Service { name, port, min } => service::judge(
                 &format!("{namespace}/{name}"),
                 port.as_deref(),
                 *min,
                 &objects,
+                &seen.service.known,
             ),
             Kind::Job { name } => readiness::job(&format!("{namespace}/{name}"), &objects),
             Kind::Pods { selector, min } => {
@@ -454,14 +515,6 @@ fn kind_word(word: &str) -> Option<&'static str> {
         "pod" | "pods" => Some("pods"),
         _ => None,
     }
-}
-
-fn take_min(options: &mut Options) -> Result<u32> {
-    let min = options.take_parsed("min", |text| match text.parse::<u32>() {
-        Ok(min) if min >= 1 => Ok(min),
-        _ => bail!("expected a whole number of 1 or more"),
-    })?;
-    Ok(min.unwrap_or(1))
 }
 
 #[cfg(test)]

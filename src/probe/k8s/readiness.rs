@@ -1,7 +1,6 @@
-//! What "ready" means for each kind of target, judged from the objects as the API server
-//! sends them (only the fields read here are declared; the rest is ignored).
-
-use std::collections::BTreeSet;
+//! What "ready" means for Jobs and Pods, judged from the objects as the API server sends
+//! them (only the fields read here are declared; the rest is ignored), and the pieces every
+//! judgement shares (Services have theirs in `service.rs`).
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -38,7 +37,7 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-fn parse<T: Default + for<'de> Deserialize<'de>>(object: &Value) -> T {
+pub fn parse<T: Default + for<'de> Deserialize<'de>>(object: &Value) -> T {
     // An object that does not have the expected shape counts as an empty one.
     T::deserialize(object).unwrap_or_default()
 }
@@ -54,108 +53,6 @@ pub struct Meta {
 /// The metadata of any object.
 pub fn meta(object: &Value) -> Meta {
     object.get("metadata").map(parse).unwrap_or_default()
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct EndpointSlice {
-    #[serde(deserialize_with = "null_as_default")]
-    endpoints: Vec<Endpoint>,
-    #[serde(deserialize_with = "null_as_default")]
-    ports: Vec<EndpointPort>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct Endpoint {
-    #[serde(deserialize_with = "null_as_default")]
-    addresses: Vec<String>,
-    conditions: EndpointConditions,
-    target_ref: Option<Reference>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct EndpointConditions {
-    ready: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct EndpointPort {
-    name: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Reference {
-    name: String,
-}
-
-/// A Service is ready when at least `min` distinct endpoints of its EndpointSlices are
-/// ready (a missing `ready` means ready, as the API reference says), counting only slices
-/// that expose `port` when one is named.
-pub fn service(shown: &str, port: Option<&str>, min: u32, slices: &[&Value]) -> Verdict {
-    if slices.is_empty() {
-        return Verdict::NotReady(format!(
-            "Service {shown} has no endpoints yet (no EndpointSlice: the Service does not exist yet, or selects no pods)"
-        ));
-    }
-    let slices: Vec<EndpointSlice> = slices.iter().map(|slice| parse(slice)).collect();
-    let mut port_names = BTreeSet::new();
-    let mut ready = BTreeSet::new();
-    let mut not_ready = BTreeSet::new();
-    for slice in &slices {
-        let names: Vec<&str> = slice
-            .ports
-            .iter()
-            .map(|port| port.name.as_deref().unwrap_or_default())
-            .collect();
-        port_names.extend(names.iter().filter(|name| !name.is_empty()).copied());
-        if port.is_some_and(|wanted| !names.contains(&wanted)) {
-            continue;
-        }
-        for endpoint in &slice.endpoints {
-            // A dual-stack Service lists each pod in an IPv4 and an IPv6 slice.
-            let id = match &endpoint.target_ref {
-                Some(target) if !target.name.is_empty() => target.name.clone(),
-                _ => endpoint.addresses.first().cloned().unwrap_or_default(),
-            };
-            if endpoint.conditions.ready != Some(false) {
-                ready.insert(id);
-            } else {
-                not_ready.insert(id);
-            }
-        }
-    }
-    let not_ready: Vec<String> = not_ready.difference(&ready).cloned().collect();
-    if let Some(wanted) = port
-        && !port_names.contains(wanted)
-    {
-        let known = if port_names.is_empty() {
-            "its ports have no names".to_string()
-        } else {
-            format!(
-                "its ports: {}",
-                port_names.iter().copied().collect::<Vec<_>>().join(", ")
-            )
-        };
-        return Verdict::NotReady(format!(
-            "Service {shown} has no port named {wanted:?} ({known})"
-        ));
-    }
-    let count = u32::try_from(ready.len()).unwrap_or(u32::MAX);
-    if count >= min {
-        return Verdict::Ready;
-    }
-    let mut words = format!(
-        "Service {shown} has {count} ready {} of {min} needed",
-        plural(count, "endpoint", "endpoints")
-    );
-    if !not_ready.is_empty() {
-        words.push_str(&format!(" (not ready: {})", listed(&not_ready)));
-    }
-    Verdict::NotReady(words)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -408,7 +305,7 @@ fn shortened(text: &str) -> String {
     }
 }
 
-fn listed(items: &[String]) -> String {
+pub fn listed(items: &[String]) -> String {
     let mut words = items
         .iter()
         .take(NAMED)
@@ -421,7 +318,7 @@ fn listed(items: &[String]) -> String {
     words
 }
 
-fn plural<'a>(count: u32, one: &'a str, many: &'a str) -> &'a str {
+pub fn plural<'a>(count: u32, one: &'a str, many: &'a str) -> &'a str {
     if count == 1 { one } else { many }
 }
 
@@ -430,49 +327,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    fn slice(ports: Value, endpoints: Value) -> Value {
-        json!({"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
-               "metadata": {"name": "db-x", "resourceVersion": "5"},
-               "addressType": "IPv4", "ports": ports, "endpoints": endpoints})
-    }
-
-    fn endpoint(pod: &str, ready: Option<bool>) -> Value {
-        json!({"addresses": ["10.0.0.1"], "conditions": {"ready": ready},
-               "targetRef": {"kind": "Pod", "name": pod, "namespace": "shop"}})
-    }
-
-    #[test]
-    fn service_endpoints() {
-        let ports = json!([{"name": "pg", "port": 5432, "protocol": "TCP"}]);
-        let two = slice(
-            ports.clone(),
-            json!([endpoint("db-0", Some(true)), endpoint("db-1", Some(false))]),
-        );
-        // The same pods in an IPv6 slice are not counted again.
-        let two_v6 = slice(
-            ports.clone(),
-            json!([endpoint("db-0", Some(true)), endpoint("db-1", Some(false))]),
-        );
-        let unknown = slice(ports, json!([endpoint("db-2", None)]));
-        let empty = slice(Value::Null, Value::Null);
-        let cases: Vec<(Vec<&Value>, Option<&str>, u32, Verdict)> = vec![
-            (vec![], None, 1, Verdict::NotReady("Service shop/db has no endpoints yet (no EndpointSlice: the Service does not exist yet, or selects no pods)".into())),
-            (vec![&empty], None, 1, Verdict::NotReady("Service shop/db has 0 ready endpoints of 1 needed".into())),
-            (vec![&two, &two_v6], None, 1, Verdict::Ready),
-            (vec![&two, &two_v6], None, 2, Verdict::NotReady("Service shop/db has 1 ready endpoint of 2 needed (not ready: db-1)".into())),
-            (vec![&two, &unknown], None, 2, Verdict::Ready),
-            (vec![&two], Some("pg"), 1, Verdict::Ready),
-            (vec![&two], Some("http"), 1, Verdict::NotReady("Service shop/db has no port named \"http\" (its ports: pg)".into())),
-        ];
-        for (slices, port, min, expected) in cases {
-            assert_eq!(
-                service("shop/db", port, min, &slices),
-                expected,
-                "{port:?} {min}"
-            );
-        }
-    }
 
     fn job_with(conditions: Value) -> Value {
         json!({"metadata": {"name": "migrate"},

@@ -152,7 +152,7 @@ impl Mysql {
         capabilities &= greeting.capabilities;
 
         let stream: Conn = match (&self.tls, with_tls) {
-            (Some(config), true) => {
+            (Some(tls), true) => {
                 stage.set(format!("asking {} for TLS", self.authority));
                 wire.write(&ssl_request(capabilities))
                     .await
@@ -161,7 +161,7 @@ impl Mysql {
                     wire.stream,
                     &self.host,
                     &self.authority,
-                    config.clone(),
+                    tls.config.clone(),
                     stage,
                 )
                 .await?

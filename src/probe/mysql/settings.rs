@@ -4,18 +4,20 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::probe::conn::{self, FailFast};
+use crate::probe::conn::{self, FailFast, PasswordFrom, Tls};
+use crate::probe::options::Plan;
 use crate::probe::target_url;
 use crate::redact::{self, Secret};
-use crate::tls::{self, Roots, Verify};
+use crate::tls::{Roots, Verify};
 
 pub(super) const FORM: &str = "mysql://USER[:PASSWORD]@HOST[:PORT][/DB][?ssl-mode=...]";
 pub(super) const DEFAULT_QUERY: &str = "SELECT 1";
 const DEFAULT_PORT: u16 = 3306;
+/// Where MySQL's clients read a password from, as holdup does.
+const PASSWORD_VARIABLE: &str = "MYSQL_PWD";
 /// The name a ping logs in with when the URI names no user; any name will do.
 const PING_USER: &str = "holdup";
 const OPTIONS: &[&str] = &["query", "ping", "fail-fast", "password-file"];
@@ -71,10 +73,11 @@ pub struct Mysql {
     pub(super) authority: String,
     pub(super) user: String,
     pub(super) password: Option<Secret>,
+    password_from: Option<PasswordFrom>,
     pub(super) db: Option<String>,
     pub(super) ssl_mode: SslMode,
     /// Built once; None with ssl-mode=DISABLED.
-    pub(super) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(super) tls: Option<Tls>,
     pub(super) check: Check,
     pub(super) fail_fast: FailFast,
     shown: String,
@@ -132,15 +135,22 @@ impl Mysql {
             .map(|password| conn::percent_decode_strict(password, "password"))
             .transpose()?
             .map(Secret::new);
-        let password = match (in_url, password_file) {
+        let (password, password_from) = match (in_url, password_file) {
             (Some(_), Some(_)) => {
                 bail!("a password in the URI and option 'password-file': give one of them")
             }
-            (Some(password), None) => Some(password),
-            (None, Some(file)) => Some(conn::read_password_file(&file)?),
-            (None, None) => env("MYSQL_PWD")
-                .filter(|value| !value.is_empty())
-                .map(Secret::new),
+            (Some(password), None) => (Some(password), Some(PasswordFrom::Url)),
+            (None, Some(file)) => (
+                Some(conn::read_password_file(&file)?),
+                Some(PasswordFrom::File(file)),
+            ),
+            (None, None) => match env(PASSWORD_VARIABLE).filter(|value| !value.is_empty()) {
+                Some(value) => (
+                    Some(Secret::new(value)),
+                    Some(PasswordFrom::Variable(PASSWORD_VARIABLE)),
+                ),
+                None => (None, None),
+            },
         };
 
         let check = if ping || password.is_none() {
@@ -189,7 +199,7 @@ impl Mysql {
         };
         let tls = match ssl_mode {
             SslMode::Disabled => None,
-            _ => Some(Arc::new(tls::client_config(&roots, verify)?)),
+            _ => Some(Tls::new(roots, verify, "ssl-ca=FILE")?),
         };
         Ok(Mysql {
             authority: format!("{host}:{port}"),
@@ -197,6 +207,7 @@ impl Mysql {
             port,
             user,
             password,
+            password_from,
             db,
             ssl_mode,
             tls,
@@ -204,6 +215,50 @@ impl Mysql {
             fail_fast,
             shown: redact::url(&url),
         })
+    }
+
+    pub fn plan(&self) -> Plan {
+        let ping = self.check == Check::Ping;
+        let ready = match &self.check {
+            Check::Session { query } => format!("a session runs {query:?}"),
+            Check::Ping if self.password.is_none() => {
+                "the server greets (mysqladmin ping, as no password is given)".to_string()
+            }
+            Check::Ping => "the server greets (mysqladmin ping, #ping)".to_string(),
+        };
+        let user = if ping && self.user == PING_USER {
+            format!("{PING_USER} (a ping logs in with any name)")
+        } else {
+            self.user.clone()
+        };
+        let tls = match (ping, self.ssl_mode) {
+            (true, _) => "none (a ping sends no password)",
+            (false, SslMode::Disabled) => "never",
+            (false, SslMode::Preferred) => "when the server offers it",
+            (false, _) => "always",
+        };
+        let mut plan = vec![
+            ("address", self.authority.clone()),
+            ("user", user),
+            (
+                "database",
+                self.db.clone().unwrap_or_else(|| "none".to_string()),
+            ),
+            ("password", PasswordFrom::plan(self.password_from.as_ref())),
+            ("ready", ready),
+            ("fail-fast", self.fail_fast.to_string()),
+            ("ssl-mode", self.ssl_mode.name().to_string()),
+            ("tls", tls.to_string()),
+        ];
+        if let (Some(tls), false) = (&self.tls, ping) {
+            // Named as this kind takes it.
+            plan.extend(
+                tls.plan()
+                    .into_iter()
+                    .map(|(name, value)| (if name == "ca" { "ssl-ca" } else { name }, value)),
+            );
+        }
+        plan
     }
 }
 

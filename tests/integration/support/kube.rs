@@ -1,8 +1,10 @@
 //! A stand-in for the Kubernetes API server, enough for holdup's calls: HTTPS with a test
 //! CA, bearer tokens and client certificates, RBAC refusals, list and watch of
-//! EndpointSlices, Jobs and Pods in the API reference's JSON shapes (resourceVersion,
-//! watch events one per line, BOOKMARK, ERROR with a 410 Status once history is expired).
-//! Tests change its objects and rules while holdup runs, and look at the requests it got.
+//! EndpointSlices, Jobs and Pods and get of Services, in the API reference's JSON shapes
+//! (resourceVersion, watch events one per line, BOOKMARK, ERROR with a 410 Status once
+//! history is expired, a 404 Status naming the object asked for), and the EndpointSlice
+//! controller's placeholder slice as the API server sends it. Tests change its objects and
+//! rules while holdup runs, and look at the requests it got.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -27,6 +29,7 @@ pub enum Kind {
     EndpointSlice,
     Job,
     Pod,
+    Service,
 }
 
 impl Kind {
@@ -35,6 +38,7 @@ impl Kind {
             ("apis/discovery.k8s.io/v1", "endpointslices") => Some(Kind::EndpointSlice),
             ("apis/batch/v1", "jobs") => Some(Kind::Job),
             ("api/v1", "pods") => Some(Kind::Pod),
+            ("api/v1", "services") => Some(Kind::Service),
             _ => None,
         }
     }
@@ -44,6 +48,7 @@ impl Kind {
             Kind::EndpointSlice => "endpointslices",
             Kind::Job => "jobs",
             Kind::Pod => "pods",
+            Kind::Service => "services",
         }
     }
 
@@ -51,7 +56,7 @@ impl Kind {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io",
             Kind::Job => "batch",
-            Kind::Pod => "",
+            Kind::Pod | Kind::Service => "",
         }
     }
 
@@ -59,7 +64,7 @@ impl Kind {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::Job => "batch/v1",
-            Kind::Pod => "v1",
+            Kind::Pod | Kind::Service => "v1",
         }
     }
 
@@ -68,6 +73,7 @@ impl Kind {
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Job => "Job",
             Kind::Pod => "Pod",
+            Kind::Service => "Service",
         }
     }
 }
@@ -75,7 +81,7 @@ impl Kind {
 /// One request the server answered.
 #[derive(Clone, Debug)]
 pub struct Seen {
-    /// `list` or `watch`.
+    /// `list`, `watch`, or `get` (of one object, by name).
     pub verb: String,
     pub kind: Option<Kind>,
     pub namespace: String,
@@ -547,6 +553,13 @@ fn route(
     let Some((namespace, plural)) = rest.split_once('/') else {
         return json_response(404, &status(404, "NotFound", "not found", None));
     };
+    let (plural, name) = match plural.split_once('/') {
+        Some((plural, name)) => (plural, Some(name.to_string())),
+        None => (plural, None),
+    };
+    if name.is_some() {
+        seen.verb = "get".into();
+    }
     let Some(kind) = Kind::from_path(api, plural) else {
         return json_response(
             404,
@@ -562,11 +575,14 @@ fn route(
     seen.namespace = namespace.to_string();
     if cluster.forbidden.contains(&(kind, seen.verb.clone())) {
         let group = kind.group();
-        let shown = if group.is_empty() {
+        let mut shown = if group.is_empty() {
             kind.plural().to_string()
         } else {
             format!("{}.{group}", kind.plural())
         };
+        if let Some(name) = &name {
+            shown = format!("{shown} \"{name}\"");
+        }
         let message = format!(
             "{shown} is forbidden: User \"{user}\" cannot {} resource \"{}\" in API group \"{group}\" in the namespace \"{namespace}\"",
             seen.verb,
@@ -574,6 +590,17 @@ fn route(
         );
         let details = json!({"group": group, "kind": kind.plural()});
         return json_response(403, &status(403, "Forbidden", &message, Some(details)));
+    }
+    if let Some(name) = name {
+        let key = (kind, namespace.to_string(), name.clone());
+        return match cluster.objects.get(&key) {
+            Some(object) => json_response(200, object),
+            None => {
+                let message = format!("{} \"{name}\" not found", kind.plural());
+                let details = json!({"name": name, "kind": kind.plural()});
+                json_response(404, &status(404, "NotFound", &message, Some(details)))
+            }
+        };
     }
     let labels = seen.param("labelSelector");
     let fields = seen.param("fieldSelector");
@@ -664,6 +691,57 @@ pub fn endpoint_slice(service: &str, port: &str, endpoints: &[(&str, bool)]) -> 
         "addressType": "IPv4",
         "endpoints": endpoints,
         "ports": [{"name": port, "port": 5432, "protocol": "TCP"}],
+    })
+}
+
+/// The slice the EndpointSlice controller keeps for `service` while the Service selects no
+/// pod with an IP: no endpoints, no ports. It builds both as empty lists; they reach etcd as
+/// protobuf, which keeps no empty list, and come back to every client as JSON `null`.
+pub fn placeholder_slice(service: &str) -> Value {
+    json!({
+        "metadata": {
+            "name": format!("{service}-7xk2p"),
+            "generateName": format!("{service}-"),
+            "labels": {
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+                "kubernetes.io/service-name": service,
+            },
+            "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": "2026-11-22T10:00:00Z"},
+            "ownerReferences": [{
+                "apiVersion": "v1", "kind": "Service", "name": service, "uid": format!("uid-{service}"),
+                "controller": true, "blockOwnerDeletion": true,
+            }],
+        },
+        "addressType": "IPv4",
+        "endpoints": null,
+        "ports": null,
+    })
+}
+
+/// A ClusterIP Service selecting `app: NAME`, with ports (name, port, targetPort); an
+/// empty name leaves the port unnamed, as a Service with one port may.
+pub fn service(name: &str, ports: &[(&str, u16, Value)]) -> Value {
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|(port_name, port, target)| {
+            let mut port = json!({"port": port, "protocol": "TCP", "targetPort": target});
+            if !port_name.is_empty() {
+                port["name"] = json!(port_name);
+            }
+            port
+        })
+        .collect();
+    json!({
+        "metadata": {"name": name, "uid": format!("uid-{name}")},
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": "10.96.0.12",
+            "clusterIPs": ["10.96.0.12"],
+            "selector": {"app": name},
+            "ports": ports,
+            "sessionAffinity": "None",
+        },
+        "status": {"loadBalancer": {}},
     })
 }
 

@@ -5,24 +5,27 @@
 //! RESP is written by hand: the handful of commands and replies a readiness check needs are
 //! fewer lines than the glue a client library would need to use our own connection, TLS
 //! and resolver, and add nothing to the binary.
+//!
+//! - [`resp`]: the commands written and the replies read.
+
+mod resp;
 
 use std::fmt;
-use std::io;
-use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
-use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader,
-};
+use tokio::io::{AsyncWriteExt as _, BufReader};
 
-use super::conn::{self, Conn, FailFast};
+use self::resp::{Problem, Reply, Session, command};
+use super::conn::{self, Conn, FailFast, PasswordFrom, Tls};
+use super::options::Plan;
 use super::target_url;
 use crate::attempt::{Failure, Stage};
 use crate::net::Net;
 use crate::redact::{self, Secret};
-use crate::words::io_error_words;
 
 const DEFAULT_PORT: u16 = 6379;
+/// Where redis-cli reads a password from, as holdup does.
+const PASSWORD_VARIABLE: &str = "REDISCLI_AUTH";
 const FORM: &str = "redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]";
 const OPTIONS: &[&str] = &[
     "role",
@@ -33,8 +36,6 @@ const OPTIONS: &[&str] = &[
     "ca",
     "insecure",
 ];
-/// Longest reply line or bulk string read; INFO replication is well under 2 KiB.
-const REPLY_LIMIT: u64 = 1 << 20;
 
 pub struct Redis {
     host: String,
@@ -43,11 +44,12 @@ pub struct Redis {
     authority: String,
     user: Option<String>,
     password: Option<Secret>,
+    password_from: Option<PasswordFrom>,
     db: Option<u32>,
     role: Option<Role>,
     replica_synced: bool,
     cluster: bool,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Option<Tls>,
     fail_fast: FailFast,
     shown: String,
 }
@@ -124,15 +126,22 @@ impl Redis {
             .map(|password| conn::percent_decode_strict(password, "password"))
             .transpose()?
             .map(Secret::new);
-        let password = match (in_url, password_file) {
+        let (password, password_from) = match (in_url, password_file) {
             (Some(_), Some(_)) => {
                 bail!("a password in the URL and option 'password-file': give one of them")
             }
-            (Some(password), None) => Some(password),
-            (None, Some(file)) => Some(conn::read_password_file(&file)?),
-            (None, None) => env("REDISCLI_AUTH")
-                .filter(|value| !value.is_empty())
-                .map(Secret::new),
+            (Some(password), None) => (Some(password), Some(PasswordFrom::Url)),
+            (None, Some(file)) => (
+                Some(conn::read_password_file(&file)?),
+                Some(PasswordFrom::File(file)),
+            ),
+            (None, None) => match env(PASSWORD_VARIABLE).filter(|value| !value.is_empty()) {
+                Some(value) => (
+                    Some(Secret::new(value)),
+                    Some(PasswordFrom::Variable(PASSWORD_VARIABLE)),
+                ),
+                None => (None, None),
+            },
         };
         if let (Some(user), None) = (&user, &password) {
             bail!(
@@ -145,6 +154,7 @@ impl Redis {
             port,
             user,
             password,
+            password_from,
             db,
             role,
             replica_synced,
@@ -158,11 +168,15 @@ impl Redis {
     pub async fn check(&self, net: &Net, stage: &Stage) -> Result<(), Failure> {
         let tcp = net.connect(&self.host, self.port, stage).await?;
         let stream: Conn = match &self.tls {
-            Some(config) => {
-                conn::tls_handshake(tcp, &self.host, &self.authority, config.clone(), stage)
-                    .await
-                    .map_err(|words| anyhow!(words))?
-            }
+            Some(config) => conn::tls_handshake(
+                tcp,
+                &self.host,
+                &self.authority,
+                config.config.clone(),
+                stage,
+            )
+            .await
+            .map_err(|words| anyhow!(words))?,
             None => Box::new(tcp),
         };
         let mut session = Session {
@@ -217,6 +231,54 @@ impl Redis {
         Ok(())
     }
 
+    pub fn plan(&self) -> Plan {
+        let mut before = Vec::new();
+        if self.password.is_some() {
+            before.push("AUTH".to_string());
+        }
+        if let Some(db) = self.db {
+            before.push(format!("SELECT {db}"));
+        }
+        let mut ready = if before.is_empty() {
+            "PING succeeds".to_string()
+        } else {
+            format!("{} and PING succeed", before.join(", "))
+        };
+        match (self.role, self.replica_synced) {
+            (Some(Role::Replica), true) => ready.push_str(
+                ", and INFO replication shows a replica whose link to its master is up and \
+                 whose initial sync is done",
+            ),
+            (Some(Role::Replica), false) => {
+                ready.push_str(", and INFO replication shows role replica (slave)")
+            }
+            (Some(Role::Master), _) => ready.push_str(", and INFO replication shows role master"),
+            (None, _) => {}
+        }
+        if self.cluster {
+            ready.push_str(", and CLUSTER INFO says cluster_state:ok");
+        }
+        let mut plan = vec![
+            ("address", self.authority.clone()),
+            (
+                "user",
+                self.user.clone().unwrap_or_else(|| "default".to_string()),
+            ),
+            ("password", PasswordFrom::plan(self.password_from.as_ref())),
+            (
+                "database",
+                self.db
+                    .map_or("0 (the server's default, no SELECT)".to_string(), |db| {
+                        db.to_string()
+                    }),
+            ),
+            ("ready", ready),
+            ("fail-fast", self.fail_fast.to_string()),
+        ];
+        plan.extend(conn::plan_tls(self.tls.as_ref()));
+        plan
+    }
+
     fn failure(&self, error: Problem) -> Failure {
         let auth = error.words.starts_with("AUTH ")
             || ["NOAUTH", "WRONGPASS", "NOPERM"]
@@ -247,162 +309,6 @@ impl fmt::Debug for Redis {
         // The password stays out: only the target as it may be shown.
         write!(f, "Redis({})", self.shown)
     }
-}
-
-/// Why a command failed, in words, with the error code the server began its answer with
-/// (`LOADING`, `WRONGPASS` …).
-struct Problem {
-    words: String,
-    code: Option<String>,
-}
-
-impl Problem {
-    fn map_words(self, map: impl FnOnce(String) -> String) -> Problem {
-        Problem {
-            words: map(self.words),
-            ..self
-        }
-    }
-}
-
-/// A RESP2 reply, as far as a readiness check reads them.
-#[derive(Debug, PartialEq, Eq)]
-enum Reply {
-    Simple(String),
-    Error(String),
-    Integer(i64),
-    Bulk(Option<Vec<u8>>),
-    /// An array (or a RESP3 type) we do not read the elements of.
-    Other(char),
-}
-
-impl Reply {
-    fn unexpected(&self, command: &str) -> Problem {
-        let words = match self {
-            Reply::Simple(text) => format!("unexpected answer to {command}: {text}"),
-            Reply::Integer(value) => format!("unexpected answer to {command}: {value}"),
-            Reply::Bulk(_) => format!("unexpected answer to {command}: a bulk string"),
-            Reply::Other(kind) => {
-                format!("unexpected answer to {command}: a reply of type {kind:?}")
-            }
-            Reply::Error(text) => {
-                // The server's own words: "LOADING Redis is loading the dataset in memory".
-                return Problem {
-                    code: text
-                        .split_whitespace()
-                        .next()
-                        .filter(|code| code.chars().all(|c| c.is_ascii_uppercase()))
-                        .map(str::to_string),
-                    words: format!("{text} (answer to {command})"),
-                };
-            }
-        };
-        Problem { words, code: None }
-    }
-}
-
-struct Session<'a> {
-    stream: BufReader<Conn>,
-    authority: &'a str,
-}
-
-impl Session<'_> {
-    async fn call(&mut self, args: &[&str], name: &str) -> Result<Reply, Problem> {
-        let io_problem = |error: io::Error| Problem {
-            words: format!(
-                "{}: {} (waiting for the answer to {name})",
-                self.authority,
-                io_error_words(&error)
-            ),
-            code: None,
-        };
-        self.stream
-            .write_all(&command(args))
-            .await
-            .map_err(io_problem)?;
-        self.stream.flush().await.map_err(io_problem)?;
-        read_reply(&mut self.stream).await.map_err(io_problem)
-    }
-
-    async fn expect_ok(&mut self, args: &[&str], name: &str) -> Result<(), Problem> {
-        match self.call(args, name).await? {
-            Reply::Simple(ok) if ok == "OK" => Ok(()),
-            other => Err(other.unexpected(name)),
-        }
-    }
-
-    /// A command answered with a bulk string of text (INFO).
-    async fn text(&mut self, args: &[&str], name: &str) -> Result<String, Problem> {
-        match self.call(args, name).await? {
-            Reply::Bulk(Some(bytes)) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
-            other => Err(other.unexpected(name)),
-        }
-    }
-}
-
-/// A command as a RESP array of bulk strings.
-fn command(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-async fn read_line(reader: &mut (impl AsyncBufRead + Unpin)) -> io::Result<String> {
-    let mut line = Vec::new();
-    reader
-        .take(REPLY_LIMIT)
-        .read_until(b'\n', &mut line)
-        .await?;
-    if line.is_empty() {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    if !line.ends_with(b"\r\n") {
-        return Err(not_resp("a line without CRLF"));
-    }
-    line.truncate(line.len() - 2);
-    Ok(String::from_utf8_lossy(&line).into_owned())
-}
-
-fn not_resp(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("the server answered with {what}: is it a Redis server?"),
-    )
-}
-
-async fn read_reply(reader: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Reply> {
-    let line = read_line(reader).await?;
-    let mut chars = line.chars();
-    let kind = chars.next().ok_or_else(|| not_resp("an empty line"))?;
-    let rest = chars.as_str();
-    Ok(match kind {
-        '+' => Reply::Simple(rest.to_string()),
-        '-' => Reply::Error(rest.to_string()),
-        ':' => Reply::Integer(rest.parse().map_err(|_| not_resp("a bad integer"))?),
-        '$' => {
-            let length: i64 = rest.parse().map_err(|_| not_resp("a bad length"))?;
-            if length < 0 {
-                return Ok(Reply::Bulk(None));
-            }
-            let length = u64::try_from(length).unwrap_or(u64::MAX);
-            if length > REPLY_LIMIT {
-                return Err(not_resp("a string longer than 1 MiB"));
-            }
-            let mut bytes = vec![0; length as usize + 2];
-            reader.read_exact(&mut bytes).await?;
-            bytes.truncate(length as usize);
-            Reply::Bulk(Some(bytes))
-        }
-        '*' | '_' | ',' | '#' | '%' | '~' | '>' | '(' | '!' | '=' | '|' => Reply::Other(kind),
-        other => {
-            let shown: String = line.chars().take(20).collect();
-            return Err(not_resp(&format!("{shown:?} (first byte {other:?})")));
-        }
-    })
 }
 
 /// The value of `name:value` in INFO text.
@@ -552,36 +458,6 @@ mod tests {
             let message = format!("{:#}", parse(input).expect_err(input));
             assert!(message.contains(expected), "{input}: {message}");
         }
-    }
-
-    #[tokio::test]
-    async fn replies_are_read_as_resp() {
-        let cases: &[(&[u8], Option<Reply>)] = &[
-            (b"+PONG\r\n", Some(Reply::Simple("PONG".into()))),
-            (
-                b"-LOADING Redis is loading the dataset in memory\r\n",
-                Some(Reply::Error(
-                    "LOADING Redis is loading the dataset in memory".into(),
-                )),
-            ),
-            (b":42\r\n", Some(Reply::Integer(42))),
-            (b"$3\r\nabc\r\n", Some(Reply::Bulk(Some(b"abc".to_vec())))),
-            (b"$-1\r\n", Some(Reply::Bulk(None))),
-            (b"*1\r\n$1\r\na\r\n", Some(Reply::Other('*'))),
-            (b"HTTP/1.1 400 Bad Request\r\n", None),
-            (b"+PONG", None),
-            (b"$99999999\r\n", None),
-            (b"", None),
-        ];
-        for (input, expected) in cases {
-            let mut reader = BufReader::new(*input);
-            let reply = read_reply(&mut reader).await.ok();
-            assert_eq!(&reply, expected, "{:?}", String::from_utf8_lossy(input));
-        }
-        assert_eq!(
-            command(&["AUTH", "pw"]),
-            b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n"
-        );
     }
 
     #[test]

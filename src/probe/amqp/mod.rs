@@ -4,15 +4,24 @@
 //!
 //! The handshake is written by hand: it is seven frames, and a client library would bring
 //! its own executor, connection and TLS, against our resolver and the binary's size.
+//!
+//! - [`frames`]: the frames written and read.
+
+mod frames;
 
 use std::fmt;
 use std::io;
-use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 
-use super::conn::{self, Conn, FailFast};
+use self::frames::{
+    CLOSE, CLOSE_OK, CONNECTION, FRAME_END, FRAME_LIMIT, OPEN, OPEN_OK, PROTOCOL_HEADER, SECURE,
+    START, START_OK, TUNE, TUNE_OK, client_properties, long_string, method_frame, parse_start,
+    short_string,
+};
+use super::conn::{self, Conn, FailFast, PasswordFrom, Tls};
+use super::options::Plan;
 use super::target_url;
 use crate::attempt::{Failure, Stage};
 use crate::net::Net;
@@ -29,21 +38,6 @@ const TUNING: &[&str] = &[
     "channel_max",
     "frame_max",
 ];
-const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
-const FRAME_END: u8 = 0xCE;
-/// Longest frame read; connection.start, the longest of the handshake, is about 1 KiB.
-const FRAME_LIMIT: u32 = 128 * 1024;
-
-const CONNECTION: u16 = 10;
-const START: u16 = 10;
-const START_OK: u16 = 11;
-const SECURE: u16 = 20;
-const TUNE: u16 = 30;
-const TUNE_OK: u16 = 31;
-const OPEN: u16 = 40;
-const OPEN_OK: u16 = 41;
-const CLOSE: u16 = 50;
-const CLOSE_OK: u16 = 51;
 
 pub struct Amqp {
     host: String,
@@ -51,8 +45,9 @@ pub struct Amqp {
     authority: String,
     user: String,
     password: Secret,
+    password_from: PasswordFrom,
     vhost: String,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Option<Tls>,
     fail_fast: FailFast,
     shown: String,
 }
@@ -99,12 +94,12 @@ impl Amqp {
             .password()
             .map(|password| conn::percent_decode_strict(password, "password"))
             .transpose()?;
-        let password = match (in_url, password_file) {
+        let (password, password_from) = match (in_url, password_file) {
             (Some(_), Some(_)) => {
                 bail!("a password in the URL and option 'password-file': give one of them")
             }
-            (Some(password), None) => Secret::new(password),
-            (None, Some(file)) => conn::read_password_file(&file)?,
+            (Some(password), None) => (Secret::new(password), PasswordFrom::Url),
+            (None, Some(file)) => (conn::read_password_file(&file)?, PasswordFrom::File(file)),
             (None, None) => bail!("missing password (expected {FORM}, or #password-file=FILE)"),
         };
         Ok(Amqp {
@@ -113,6 +108,7 @@ impl Amqp {
             port,
             user,
             password,
+            password_from,
             vhost,
             tls,
             fail_fast,
@@ -123,11 +119,15 @@ impl Amqp {
     pub async fn check(&self, net: &Net, stage: &Stage) -> Result<(), Failure> {
         let tcp = net.connect(&self.host, self.port, stage).await?;
         let stream: Conn = match &self.tls {
-            Some(config) => {
-                conn::tls_handshake(tcp, &self.host, &self.authority, config.clone(), stage)
-                    .await
-                    .map_err(|words| anyhow!(words))?
-            }
+            Some(config) => conn::tls_handshake(
+                tcp,
+                &self.host,
+                &self.authority,
+                config.config.clone(),
+                stage,
+            )
+            .await
+            .map_err(|words| anyhow!(words))?,
             None => Box::new(tcp),
         };
         let mut session = Session {
@@ -145,6 +145,25 @@ impl Amqp {
                     Failure::NotReady(anyhow!(words))
                 }
             })
+    }
+
+    pub fn plan(&self) -> Plan {
+        let mut plan = vec![
+            ("address", self.authority.clone()),
+            ("user", self.user.clone()),
+            ("password", PasswordFrom::plan(Some(&self.password_from))),
+            ("vhost", self.vhost.clone()),
+            (
+                "ready",
+                format!(
+                    "the broker logs in {} (PLAIN) and opens vhost {} (connection.open-ok)",
+                    self.user, self.vhost
+                ),
+            ),
+            ("fail-fast", self.fail_fast.to_string()),
+        ];
+        plan.extend(conn::plan_tls(self.tls.as_ref()));
+        plan
     }
 
     async fn handshake(&self, session: &mut Session<'_>, stage: &Stage) -> Result<(), Refusal> {
@@ -371,109 +390,6 @@ fn close_refusal(args: &[u8]) -> Refusal {
     }
 }
 
-/// The mechanisms of connection.start; the broker's product and version are logged.
-fn parse_start(args: &[u8]) -> Result<String, String> {
-    let malformed = || "the broker's connection.start is malformed".to_string();
-    let table_length = args.get(2..6).ok_or_else(malformed)?;
-    let table_length = u32::from_be_bytes(table_length.try_into().map_err(|_| malformed())?);
-    let table_end = 6usize.saturating_add(table_length as usize);
-    let table = args.get(6..table_end).ok_or_else(malformed)?;
-    let mechanisms = args.get(table_end..table_end + 4).ok_or_else(malformed)?;
-    let mechanisms = u32::from_be_bytes(mechanisms.try_into().map_err(|_| malformed())?) as usize;
-    let mechanisms = args
-        .get(table_end + 4..table_end + 4 + mechanisms)
-        .ok_or_else(malformed)?;
-    let product = table_string(table, "product").unwrap_or_default();
-    let version = table_string(table, "version").unwrap_or_default();
-    tracing::debug!("the broker is {product} {version}");
-    Ok(String::from_utf8_lossy(mechanisms).into_owned())
-}
-
-/// A long-string value of a field table, read as far as the table's value types are known.
-fn table_string(mut table: &[u8], wanted: &str) -> Option<String> {
-    loop {
-        let (&name_length, rest) = table.split_first()?;
-        let name = rest.get(..usize::from(name_length))?;
-        let rest = rest.get(usize::from(name_length)..)?;
-        let (&kind, rest) = rest.split_first()?;
-        let long = |rest: &[u8]| -> Option<usize> {
-            Some(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize + 4)
-        };
-        let size = match kind {
-            b't' | b'b' | b'B' => 1,
-            b's' | b'u' => 2,
-            b'I' | b'i' | b'f' => 4,
-            b'l' | b'L' | b'd' | b'T' => 8,
-            b'D' => 5,
-            b'V' => 0,
-            b'S' | b'A' | b'F' | b'x' => long(rest)?,
-            _ => return None,
-        };
-        if kind == b'S' && name == wanted.as_bytes() {
-            return Some(String::from_utf8_lossy(rest.get(4..size)?).into_owned());
-        }
-        table = rest.get(size..)?;
-    }
-}
-
-fn method_frame(method: u16, args: &[u8]) -> Vec<u8> {
-    let mut payload = CONNECTION.to_be_bytes().to_vec();
-    payload.extend(method.to_be_bytes());
-    payload.extend_from_slice(args);
-    let mut frame = vec![1, 0, 0];
-    frame.extend(
-        u32::try_from(payload.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
-    frame.extend(payload);
-    frame.push(FRAME_END);
-    frame
-}
-
-fn short_string(text: &str) -> Vec<u8> {
-    let bytes = &text.as_bytes()[..text.len().min(255)];
-    let mut out = vec![bytes.len() as u8];
-    out.extend_from_slice(bytes);
-    out
-}
-
-fn long_string(bytes: &[u8]) -> Vec<u8> {
-    let mut out = u32::try_from(bytes.len())
-        .unwrap_or(u32::MAX)
-        .to_be_bytes()
-        .to_vec();
-    out.extend_from_slice(bytes);
-    out
-}
-
-/// The client-properties table. `authentication_failure_close` makes a broker say why it
-/// refuses a login (403 ACCESS_REFUSED) instead of just closing the connection.
-fn client_properties() -> Vec<u8> {
-    let entry = |name: &str, kind: u8, value: Vec<u8>| {
-        let mut out = short_string(name);
-        out.push(kind);
-        out.extend(value);
-        out
-    };
-    let table = |entries: Vec<Vec<u8>>| long_string(&entries.concat());
-    let capabilities = table(vec![entry("authentication_failure_close", b't', vec![1])]);
-    table(vec![
-        entry("product", b'S', long_string(b"holdup")),
-        entry(
-            "version",
-            b'S',
-            long_string(env!("CARGO_PKG_VERSION").as_bytes()),
-        ),
-        entry(
-            "connection_name",
-            b'S',
-            long_string(b"holdup readiness check"),
-        ),
-        entry("capabilities", b'F', capabilities),
-    ])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,11 +473,7 @@ mod tests {
     }
 
     #[test]
-    fn frames_and_refusals() {
-        assert_eq!(
-            method_frame(CLOSE_OK, &[]),
-            [1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 51, 0xCE]
-        );
+    fn refusals_say_what_failed() {
         let mut args = 403u16.to_be_bytes().to_vec();
         args.extend(short_string("ACCESS_REFUSED - Login was refused"));
         args.extend([0, 10, 0, 11]);
@@ -571,17 +483,5 @@ mod tests {
         let mut args = 530u16.to_be_bytes().to_vec();
         args.extend(short_string("NOT_ALLOWED - vhost shop not found"));
         assert_eq!(close_refusal(&args).kind, Some("vhost"));
-        // Our own client-properties table reads back.
-        let properties = client_properties();
-        assert_eq!(
-            table_string(&properties[4..], "product").as_deref(),
-            Some("holdup")
-        );
-        let mut start = vec![0, 9];
-        start.extend(&properties);
-        start.extend(long_string(b"AMQPLAIN PLAIN"));
-        start.extend(long_string(b"en_US"));
-        assert_eq!(parse_start(&start).as_deref(), Ok("AMQPLAIN PLAIN"));
-        assert!(parse_start(&[0, 9, 0, 0, 1, 0]).is_err());
     }
 }
