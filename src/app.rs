@@ -1,22 +1,39 @@
 //! One run of holdup: read the configuration, wait for every target, say how it went,
 //! then exec the command or pick the exit code.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{error, warn};
 
-use crate::cli::{Args, Config};
+use crate::cli::Config;
 use crate::exec::replace_process;
 use crate::exit;
 use crate::log::{self, Verbosity, human, millis};
 use crate::net::Net;
+use crate::plan;
 use crate::schedule::{self, Board, Outcome, attempts};
+use crate::usage::{self, Parsed};
 
-/// Runs holdup and returns the exit code; with a command, returns only if exec fails.
-pub fn run(args: Args) -> u8 {
+/// Runs holdup on the command line `argv` (the program name first) and returns the exit
+/// code; with a command, returns only if exec fails.
+pub fn run(argv: Vec<OsString>) -> u8 {
+    let args = match usage::parse(argv) {
+        Parsed::Run(args) => args,
+        Parsed::Show(help) => {
+            // Nothing sensible is left to do when stdout is gone.
+            let _ = help.print();
+            return exit::READY;
+        }
+        Parsed::Wrong { format, message } => {
+            log::init(format, Verbosity::new(false, 0));
+            error!(event = "usage", error = %message, "{message}");
+            return exit::USAGE;
+        }
+    };
     log::init(args.log_format, Verbosity::new(args.quiet, args.verbose));
     let config = match args.into_config(std::env::var("HOLDUP_WAIT_FOR").ok()) {
         Ok(config) => config,
@@ -26,7 +43,7 @@ pub fn run(args: Args) -> u8 {
         }
     };
     if config.dry_run {
-        describe(&config);
+        plan::show(&config);
         return exit::READY;
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -52,11 +69,14 @@ pub fn run(args: Args) -> u8 {
     }
 }
 
-/// Waits for every target, handling SIGTERM and SIGINT; returns the exit code.
+/// Waits for every target, handling SIGTERM, SIGINT and SIGHUP; returns the exit code.
 async fn wait(config: &Config) -> Result<u8> {
     // First of all: as PID 1 in a container, a signal without a handler does nothing.
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    // A closed terminal or session (ssh, a CI runner's shell) ends the wait the same way,
+    // with the line saying what was not ready, instead of the kernel's silent default.
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let net = Net::from_system()?;
     let start = Instant::now();
     let deadline = config.timeout.map(|timeout| start + timeout);
@@ -75,6 +95,7 @@ async fn wait(config: &Config) -> Result<u8> {
         outcome = waiting => return Ok(report(config, &board, outcome, start.elapsed())),
         _ = terminate.recv() => ("SIGTERM", libc_signal::TERM),
         _ = interrupt.recv() => ("SIGINT", libc_signal::INT),
+        _ = hangup.recv() => ("SIGHUP", libc_signal::HUP),
     };
     let pending = not_ready(config, &board);
     warn!(
@@ -94,6 +115,7 @@ async fn wait(config: &Config) -> Result<u8> {
 
 /// Signal numbers, the same on every Linux architecture.
 mod libc_signal {
+    pub const HUP: i32 = 1;
     pub const INT: i32 = 2;
     pub const TERM: i32 = 15;
 }
@@ -157,20 +179,6 @@ fn not_ready(config: &Config, board: &Board) -> Vec<String> {
         .collect()
 }
 
-/// --dry-run: what would be done, without doing it.
-fn describe(config: &Config) {
-    let timeout = config.timeout.map_or("no deadline".to_string(), |timeout| {
-        format!("timeout {}", human(timeout))
-    });
-    for target in &config.targets {
-        info!(event = "plan", target = %target, "would wait for {target} ({timeout})");
-    }
-    if let Some((program, args)) = config.command.split_first() {
-        let args: Vec<_> = args.iter().map(|arg| arg.to_string_lossy()).collect();
-        info!(event = "plan", command = %program.to_string_lossy(), "then run {} {}", program.to_string_lossy(), args.join(" "));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +186,7 @@ mod tests {
     #[test]
     fn signal_numbers_match_the_platform() {
         // Checked against the values every Linux port uses.
+        assert_eq!(exit::signalled(libc_signal::HUP), 129);
         assert_eq!(exit::signalled(libc_signal::INT), 130);
         assert_eq!(exit::signalled(libc_signal::TERM), 143);
     }

@@ -1,10 +1,10 @@
-//! The command line: flags as typed (with their `HOLDUP_*` variables), then checked and
-//! turned into a [`Config`] with real types. Nothing here touches the network.
+//! The command line: flags and targets as typed (with their `HOLDUP_*` variables), then
+//! checked and turned into a [`Config`] with real types. Nothing here touches the network.
 
 use std::ffi::OsString;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser};
 
@@ -13,12 +13,18 @@ use crate::probe::{self, Target, is_host_port};
 use crate::schedule::{JITTER, Schedule};
 
 /// What `--help` shows after the flags: the target forms (from the table of kinds), where
-/// options go, and the exit codes.
+/// options go, how HOLDUP_WAIT_FOR is split, and the exit codes.
 fn after_help() -> String {
     format!(
         "Targets:\n{}\
 Options go in the URL fragment, e.g. http://api:8080/health#status=200&body=ok;
 see the README for every option.
+
+HOLDUP_WAIT_FOR holds targets separated by white space or commas. A comma starts a
+new target only when what follows is scheme://... or HOST:PORT (HOST a name with a
+letter in its last label, an IPv4 address or a [bracketed IPv6] address; PORT a
+number); any other comma belongs to the target, as in ?t=10:30,11:45 or
+#status=200,204. To keep a comma before such a word inside a target, write it %2C.
 
 Exit codes: 0 ready, 1 deadline passed, 2 usage error, 3 permanent failure,
 126/127 CMD cannot be run / not found, 128+N stopped by signal N.",
@@ -30,29 +36,34 @@ Exit codes: 0 ready, 1 deadline passed, 2 usage error, 3 permanent failure,
 #[derive(Debug, Parser)]
 #[command(name = "holdup", version, after_help = after_help())]
 pub struct Args {
-    /// A target to wait for; repeat for several. Without any, HOLDUP_WAIT_FOR is read
-    /// (targets separated by commas or white space).
+    /// Targets to wait for, before `--` and the command: `holdup db:5432
+    /// http://api/health -- ./server`.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// A target to wait for; repeat for several. Without any target, HOLDUP_WAIT_FOR is
+    /// read (targets separated by white space or commas; see below).
     #[arg(short = 'w', long = "wait-for", value_name = "TARGET")]
     pub wait_for: Vec<String>,
 
     /// Give up after this long (500ms, 30s, 2m; a bare number is seconds); 0 waits forever.
-    #[arg(short, long, env = "HOLDUP_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    #[arg(short, long, env = "HOLDUP_TIMEOUT", value_name = "DURATION", allow_hyphen_values = true, default_value = "60s", value_parser = duration)]
     pub timeout: Duration,
 
     /// Longest one attempt may take; never longer than the time left.
-    #[arg(long, env = "HOLDUP_ATTEMPT_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = positive_duration)]
+    #[arg(long, env = "HOLDUP_ATTEMPT_TIMEOUT", value_name = "DURATION", allow_hyphen_values = true, default_value = "5s", value_parser = positive_duration)]
     pub attempt_timeout: Duration,
 
     /// Delay between attempts while a target is young.
-    #[arg(long, env = "HOLDUP_INTERVAL", value_name = "DURATION", default_value = "100ms", value_parser = positive_duration)]
+    #[arg(long, env = "HOLDUP_INTERVAL", value_name = "DURATION", allow_hyphen_values = true, default_value = "100ms", value_parser = positive_duration)]
     pub interval: Duration,
 
     /// Once a target has been waited on this long, its delay doubles with every attempt.
-    #[arg(long, env = "HOLDUP_BACKOFF_AFTER", value_name = "DURATION", default_value = "3s", value_parser = duration)]
+    #[arg(long, env = "HOLDUP_BACKOFF_AFTER", value_name = "DURATION", allow_hyphen_values = true, default_value = "3s", value_parser = duration)]
     pub backoff_after: Duration,
 
     /// Longest delay between two attempts (each delay is randomised by ±20%).
-    #[arg(long, env = "HOLDUP_MAX_INTERVAL", value_name = "DURATION", default_value = "2s", value_parser = positive_duration)]
+    #[arg(long, env = "HOLDUP_MAX_INTERVAL", value_name = "DURATION", allow_hyphen_values = true, default_value = "2s", value_parser = positive_duration)]
     pub max_interval: Duration,
 
     /// Log format on stderr.
@@ -81,6 +92,11 @@ pub struct Args {
     /// same PID, environment and stdio.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+
+    /// The flags whose value came from their HOLDUP_* variable, by id: a bad value is
+    /// named as the user gave it.
+    #[arg(skip)]
+    pub from_env: Vec<(String, String)>,
 }
 
 /// Everything a run needs, checked.
@@ -95,24 +111,46 @@ pub struct Config {
 }
 
 impl Args {
-    /// Checks the flags; `wait_for_env` is HOLDUP_WAIT_FOR, used only without --wait-for.
+    /// Checks the flags; `wait_for_env` is HOLDUP_WAIT_FOR, used only without targets.
     pub fn into_config(self, wait_for_env: Option<String>) -> Result<Config> {
-        let texts = if self.wait_for.is_empty() {
-            split_targets(wait_for_env.as_deref().unwrap_or_default())
-        } else {
-            self.wait_for
+        let given = self.targets.len() + self.wait_for.len();
+        // A word that is not a target may be the command, without its `--`.
+        let hint = |index: usize| {
+            let positional = index < self.targets.len();
+            if positional && self.command.is_empty() {
+                "; did you forget `--` before the command? (holdup TARGET... -- CMD ARGS...)"
+            } else {
+                ""
+            }
         };
-        if texts.is_empty() {
-            bail!("nothing to wait for: give --wait-for TARGET (or set HOLDUP_WAIT_FOR)");
+        let targets = if given > 0 {
+            let texts = self.targets.iter().chain(&self.wait_for);
+            texts
+                .enumerate()
+                .map(|(index, text)| {
+                    Target::parse(text).map_err(|error| anyhow!("{error:#}{}", hint(index)))
+                })
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            split_targets(wait_for_env.as_deref().unwrap_or_default())
+                .iter()
+                .map(|text| {
+                    Target::parse(text).map_err(|error| anyhow!("HOLDUP_WAIT_FOR: {error:#}"))
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+        if targets.is_empty() {
+            bail!(
+                "nothing to wait for: give targets (holdup db:5432 http://api/health), \
+                 --wait-for TARGET, or HOLDUP_WAIT_FOR"
+            );
         }
-        let targets = texts
-            .iter()
-            .map(|text| Target::parse(text))
-            .collect::<Result<Vec<_>>>()?;
         if self.max_interval < self.interval {
             bail!(
-                "--max-interval ({}) is shorter than --interval ({})",
+                "{} ({}) is shorter than {} ({})",
+                self.named("max_interval"),
                 humantime::format_duration(self.max_interval),
+                self.named("interval"),
                 humantime::format_duration(self.interval)
             );
         }
@@ -130,11 +168,21 @@ impl Args {
             dry_run: self.dry_run,
         })
     }
+
+    /// A flag as the user gave it: `--interval`, or `HOLDUP_INTERVAL` when it came from
+    /// there.
+    fn named(&self, id: &str) -> String {
+        match self.from_env.iter().find(|(flag, _)| flag == id) {
+            Some((_, variable)) => variable.clone(),
+            None => format!("--{}", id.replace('_', "-")),
+        }
+    }
 }
 
-/// Splits HOLDUP_WAIT_FOR on white space and commas. A comma-separated piece that does not
-/// start a target (`scheme://` or `host:port`) belongs to the previous one, so commas inside
-/// a target (`#status=200,204`, `?ids=1,2`) survive.
+/// Splits HOLDUP_WAIT_FOR on white space and commas. A comma starts a new target only
+/// before `scheme://` or before a whole `HOST:PORT` (see [`is_host_port`]); any other comma
+/// belongs to the target before it, so `#status=200,204`, `?ids=1,2` and `?t=10:30,11:45`
+/// survive.
 pub fn split_targets(text: &str) -> Vec<String> {
     let mut targets: Vec<String> = Vec::new();
     for word in text.split_whitespace() {
@@ -167,12 +215,21 @@ fn starts_target(piece: &str) -> bool {
 /// A duration: `500ms`, `30s`, `1m30s`, or a bare number of seconds (`15`, `2.5`).
 fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    if let Some(magnitude) = text.strip_prefix('-')
+        && duration(magnitude).is_ok()
+    {
+        return Err(
+            "durations cannot be negative (expected e.g. 500ms, 30s, 2m, or a number of seconds)"
+                .to_string(),
+        );
+    }
     if let Ok(seconds) = text.parse::<f64>() {
         return Duration::try_from_secs_f64(seconds)
             .map_err(|_| format!("'{text}' is not a duration of zero or more seconds"));
     }
-    humantime::parse_duration(text)
-        .map_err(|error| format!("{error} (expected e.g. 500ms, 30s, 2m, or a number of seconds)"))
+    humantime::parse_duration(text).map_err(|_| {
+        format!("'{text}' is not a duration (expected e.g. 500ms, 30s, 2m, or a number of seconds)")
+    })
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {
@@ -228,6 +285,30 @@ mod tests {
                 &["tcp://a:1", "tcp://b:2"],
             ),
             (",,tcp://a:1,,", &["tcp://a:1"]),
+            // A comma starts a target only before scheme:// or a whole HOST:PORT.
+            ("http://x/?t=10:30,11:45", &["http://x/?t=10:30,11:45"]),
+            ("http://x/?v=1.2:3,4.5:6", &["http://x/?v=1.2:3,4.5:6"]),
+            ("http://x/?a=1,b", &["http://x/?a=1,b"]),
+            (
+                "db:5432,10.0.0.1:80,[::1]:5432",
+                &["db:5432", "10.0.0.1:80", "[::1]:5432"],
+            ),
+            (
+                "http://x/?t=10:30,db:5432",
+                &["http://x/?t=10:30", "db:5432"],
+            ),
+            (
+                "http://x/?t=10:30%2Cdb:5432",
+                &["http://x/?t=10:30%2Cdb:5432"],
+            ),
+            (
+                "postgres://u@a:5432,b:5432/app,https://y/",
+                &["postgres://u@a:5432,b:5432/app", "https://y/"],
+            ),
+            (
+                "http://x/#status=200,204,dns://db",
+                &["http://x/#status=200,204", "dns://db"],
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(split_targets(text), *expected, "{text:?}");

@@ -19,7 +19,7 @@ pub const COMMAND_NOT_FOUND: u8 = 127;
 
 /// Exit code after being stopped by signal `signal`, as shells report it.
 pub fn signalled(signal: i32) -> u8 {
-    // Only SIGINT and SIGTERM are handled, so this never leaves 0..=255.
+    // Only SIGHUP, SIGINT and SIGTERM are handled, so this never leaves 0..=255.
     u8::try_from(128 + signal).unwrap_or(u8::MAX)
 }
 

@@ -16,6 +16,7 @@ use reqwest::{Client, ClientBuilder, Response, StatusCode};
 
 use crate::attempt::Stage;
 use crate::net::Net;
+use crate::tls;
 use crate::words::{chain, io_error_words};
 
 /// A client builder with what every probe wants: names resolved by holdup (not libc), the
@@ -73,7 +74,10 @@ pub fn describe(error: &reqwest::Error, authority: &str) -> String {
         .iter()
         .find_map(|cause| cause.downcast_ref::<rustls::Error>())
     {
-        return format!("TLS handshake with {authority} failed: {tls}");
+        return format!(
+            "TLS handshake with {authority} failed: {}",
+            tls::error_words(tls)
+        );
     }
     if let Some(io) = causes
         .iter()

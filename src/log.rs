@@ -1,5 +1,8 @@
 //! Log output: every line holdup prints goes to stderr through here, as plain text or
 //! as one JSON object per line. Stdout belongs to the command holdup may exec.
+//!
+//! A field named `settings` carries a JSON object written as text (`settings = %value`);
+//! in a JSON line it is that object, not a string.
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
@@ -123,6 +126,11 @@ impl Fields {
     fn put(&mut self, field: &Field, value: Value) {
         if field.name() == "message" {
             self.message = plain(&value);
+        } else if field.name() == "settings"
+            && let Value::String(text) = &value
+            && let Ok(object @ Value::Object(_)) = serde_json::from_str(text)
+        {
+            self.others.push((field.name().to_string(), object));
         } else {
             self.others.push((field.name().to_string(), value));
         }

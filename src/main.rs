@@ -1,7 +1,7 @@
 //! holdup: holds a program back until the services it depends on are really ready.
 //!
-//! `main` only parses the command line (clap exits with 2 on a usage error) and hands over
-//! to [`app::run`], which returns the exit code, or never returns once the command is exec'd.
+//! `main` only hands the command line to [`app::run`], which reads it, runs, and returns the
+//! exit code, or never returns once the command is exec'd.
 
 mod app;
 mod attempt;
@@ -11,16 +11,16 @@ mod exit;
 mod http_client;
 mod log;
 mod net;
+mod plan;
 mod probe;
 mod redact;
 mod schedule;
 mod tls;
+mod usage;
 mod words;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 fn main() -> ExitCode {
-    ExitCode::from(app::run(cli::Args::parse()))
+    ExitCode::from(app::run(std::env::args_os().collect()))
 }

@@ -63,29 +63,7 @@ impl Net {
     /// (an empty container) IP addresses, `localhost` and /etc/hosts still work; other names
     /// fail with a reason.
     pub fn from_system() -> Result<Net> {
-        let (config, options, config_problem) = match system_conf::read_system_conf() {
-            Ok((mut config, options)) => {
-                // glibc: `search` and `domain` exclude each other (the last one wins) and the
-                // host name's domain is only a fallback for neither; hickory would search that
-                // domain first, before the search list.
-                if !config.search.is_empty() {
-                    config.domain = None;
-                }
-                (config, options, None)
-            }
-            Err(error) => {
-                let words = match &error {
-                    NetError::Io(error) => io_error_words(error),
-                    other => dns_error_words(other),
-                };
-                let problem = format!("no DNS servers: cannot read /etc/resolv.conf: {words}");
-                (
-                    ResolverConfig::from_name_servers(Vec::new()),
-                    ResolverOpts::default(),
-                    Some(problem.into()),
-                )
-            }
-        };
+        let (config, options, config_problem) = system_config();
         let servers = describe_servers(config.name_servers()).into();
         let mut builder =
             TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
@@ -99,7 +77,7 @@ impl Net {
         Ok(Net {
             resolver: Arc::new(resolver),
             servers,
-            config_problem,
+            config_problem: config_problem.map(Into::into),
         })
     }
 
@@ -193,6 +171,66 @@ pub fn hosts_addresses(name: &Name, record_type: Option<RecordType>) -> Vec<IpAd
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// /etc/resolv.conf as glibc reads it, or why it cannot be read.
+fn system_config() -> (ResolverConfig, ResolverOpts, Option<String>) {
+    match system_conf::read_system_conf() {
+        Ok((mut config, options)) => {
+            // glibc: `search` and `domain` exclude each other (the last one wins) and the
+            // host name's domain is only a fallback for neither; hickory would search that
+            // domain first, before the search list.
+            if !config.search.is_empty() {
+                config.domain = None;
+            }
+            (config, options, None)
+        }
+        Err(error) => {
+            let words = match &error {
+                NetError::Io(error) => io_error_words(error),
+                other => dns_error_words(other),
+            };
+            let problem = format!("no DNS servers: cannot read /etc/resolv.conf: {words}");
+            (
+                ResolverConfig::from_name_servers(Vec::new()),
+                ResolverOpts::default(),
+                Some(problem),
+            )
+        }
+    }
+}
+
+/// The resolver configuration in force, as `--dry-run` shows it.
+pub fn system_plan() -> Vec<(&'static str, String)> {
+    let (config, options, problem) = system_config();
+    let names = |names: &mut dyn Iterator<Item = &Name>| {
+        let names: Vec<String> = names
+            .map(|name| name.to_string().trim_end_matches('.').to_string())
+            .collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(" ")
+        }
+    };
+    let search = match config.search() {
+        [] => names(&mut config.domain().into_iter()),
+        search => names(&mut search.iter()),
+    };
+    vec![
+        (
+            "from",
+            problem.unwrap_or_else(|| "/etc/resolv.conf, and /etc/hosts first".to_string()),
+        ),
+        ("nameservers", describe_servers(config.name_servers())),
+        ("search", search),
+        ("ndots", options.ndots.to_string()),
+        (
+            "timeout",
+            humantime::format_duration(options.timeout).to_string(),
+        ),
+        ("attempts", options.attempts.to_string()),
+    ]
 }
 
 /// A resolver that asks `server` only: no search list, no /etc/hosts, nothing cached.

@@ -144,7 +144,7 @@ fn layer_of(file: &str, layers: &[(u32, String)]) -> u32 {
 fn kind_of(module: &str) -> Option<&str> {
     let rest = module.strip_prefix("probe::")?;
     let kind = rest.split("::").next()?;
-    (!matches!(kind, "options" | "target_url")).then_some(kind)
+    (!matches!(kind, "options" | "target_url" | "conn")).then_some(kind)
 }
 
 #[test]

@@ -14,6 +14,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, StatusCode};
 use url::Url;
 
+use super::options::Plan;
 use super::target_url;
 use crate::attempt::{Failure, Stage};
 use crate::http_client::{self, StageTracker, describe, read_capped, status_words};
@@ -31,6 +32,8 @@ pub struct Http {
     statuses: StatusSet,
     body: Option<String>,
     tls: rustls::ClientConfig,
+    /// https: the roots trusted and what is checked, for the plan.
+    trust: Option<(Roots, Verify)>,
     /// `host:port` for messages.
     authority: String,
     /// The URL as it may be shown.
@@ -73,22 +76,21 @@ impl Http {
                 url.scheme()
             );
         }
-        let tls = match url.scheme() {
+        let (tls, trust) = match url.scheme() {
             "https" => {
                 let roots = ca.map_or(Roots::BuiltIn, Roots::File);
-                tls::client_config(
-                    &roots,
-                    if insecure {
-                        Verify::Nothing
-                    } else {
-                        Verify::Full
-                    },
-                )?
+                let verify = if insecure {
+                    Verify::Nothing
+                } else {
+                    Verify::Full
+                };
+                let tls = tls::client_config(&roots, verify, "#ca=FILE")?;
+                (tls, Some((roots, verify)))
             }
             _ if ca.is_some() || insecure => {
                 bail!("options 'ca' and 'insecure' are for https targets")
             }
-            _ => tls::trusting_nothing()?,
+            _ => (tls::trusting_nothing()?, None),
         };
         let shown = redact::url(&url);
         let mut url = url;
@@ -105,6 +107,7 @@ impl Http {
             statuses,
             body,
             tls,
+            trust,
             authority,
             shown,
             client: OnceLock::new(),
@@ -143,6 +146,36 @@ impl Http {
             }
         }
         Ok(())
+    }
+
+    pub fn plan(&self) -> Plan {
+        // Header values may carry credentials: names only.
+        let headers: Vec<&str> = self.headers.keys().map(|name| name.as_str()).collect();
+        let mut plan = vec![
+            ("address", self.authority.clone()),
+            ("method", self.method.to_string()),
+            ("status", self.statuses.to_string()),
+            (
+                "body",
+                self.body
+                    .as_ref()
+                    .map_or("any".to_string(), |text| format!("contains {text:?}")),
+            ),
+            (
+                "headers",
+                if headers.is_empty() {
+                    "none".to_string()
+                } else {
+                    format!("{} (values not shown)", headers.join(", "))
+                },
+            ),
+            ("redirects", "not followed".to_string()),
+        ];
+        if let Some((roots, verify)) = &self.trust {
+            plan.push(("ca", roots.to_string()));
+            plan.push(("certificate checked", verify.to_string()));
+        }
+        plan
     }
 
     fn client(&self, net: &Net) -> Result<&Client> {

@@ -5,16 +5,21 @@
 //! checked again and again by the scheduler. Every kind's type has the same three parts:
 //! `parse(text) -> Result<Self>` (the whole target as typed; URL kinds read it through
 //! [`target_url`], postgres reads libpq's URIs itself), `check(&self, &Net, &Stage)` (one
-//! attempt, knowing nothing of time) and `Display` (the target as it may be shown: no
+//! attempt, knowing nothing of time), `plan(&self) -> Plan` (what an attempt would use,
+//! defaults filled in, for `--dry-run`) and `Display` (the target as it may be shown: no
 //! password, no options). The row of a kind in [`kinds!`] below gives its schemes and the
 //! lines `--help` shows; parsing by scheme, the "unknown scheme" message, `--help` and the
-//! dispatch of attempts all come from those rows.
+//! dispatch of attempts and plans all come from those rows.
 
+mod amqp;
+mod conn;
 mod dns;
 mod http;
 mod k8s;
+mod mysql;
 mod options;
 mod postgres;
+mod redis;
 mod target_url;
 mod tcp;
 
@@ -25,6 +30,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use crate::attempt::{Failure, Stage};
 use crate::net::Net;
 use crate::redact;
+
+pub use self::options::Plan;
 
 /// One kind of target, as the table lists it.
 pub struct Kind {
@@ -60,6 +67,12 @@ macro_rules! kinds {
             async fn check(&self, net: &Net, stage: &Stage) -> Result<(), Failure> {
                 match self {
                     $(Probe::$variant(probe) => probe.check(net, stage).await,)+
+                }
+            }
+
+            fn plan(&self) -> Plan {
+                match self {
+                    $(Probe::$variant(probe) => probe.plan(),)+
                 }
             }
 
@@ -105,6 +118,21 @@ kinds! {
             ("k8s://[NS/]deployment/NAME", "the rollout is complete (also statefulset, daemonset)"),
             ("k8s://[NS/]RESOURCE/NAME", "#condition=TYPE, #jsonpath=EXPR=VALUE, #deleted, #exists"),
         ],
+    }
+    Mysql(mysql::Mysql) {
+        schemes: ["mysql", "mariadb"],
+        forms: [
+            ("mysql://USER:PASSWORD@HOST[:PORT][/DB]", "a session (login, SELECT 1) succeeds;"),
+            ("", "without a password or with #ping: the server greets"),
+        ],
+    }
+    Redis(redis::Redis) {
+        schemes: ["redis", "rediss"],
+        forms: [("redis://[USER:PASSWORD@]HOST[:PORT][/DB]", "AUTH, SELECT and PING succeed (rediss: TLS)")],
+    }
+    Amqp(amqp::Amqp) {
+        schemes: ["amqp", "amqps"],
+        forms: [("amqp://USER:PASSWORD@HOST[:PORT][/VHOST]", "the broker opens the vhost (amqps: TLS)")],
     }
 }
 
@@ -161,6 +189,11 @@ impl Target {
     pub async fn check(&self, net: &Net, stage: &Stage) -> Result<(), Failure> {
         self.probe.check(net, stage).await
     }
+
+    /// What an attempt would use, for `--dry-run`.
+    pub fn plan(&self) -> Plan {
+        self.probe.plan()
+    }
 }
 
 impl fmt::Display for Target {
@@ -201,7 +234,10 @@ pub fn help() -> String {
         .collect()
 }
 
-/// `host:port` without a scheme, as other wait tools accept it (`db:5432`, `[::1]:5432`).
+/// `HOST:PORT` without a scheme, as other wait tools accept it (`db:5432`, `[::1]:5432`):
+/// HOST is a name whose last label holds a letter (`db`, `db-0.db.shop`, not `11`), an
+/// IPv4 address, or an IPv6 address in brackets; PORT is a number. The same rule tells
+/// where a new target starts in HOLDUP_WAIT_FOR, so `?t=10:30,11:45` stays one target.
 pub fn is_host_port(text: &str) -> bool {
     let Some((host, port)) = text.rsplit_once(':') else {
         return false;
@@ -209,11 +245,21 @@ pub fn is_host_port(text: &str) -> bool {
     let port_ok = !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
     let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         inner.parse::<std::net::Ipv6Addr>().is_ok()
+    } else if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        true
     } else {
-        !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+        let name = host.strip_suffix('.').unwrap_or(host);
+        let labels_ok = name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+        let last_has_letter = name
+            .rsplit('.')
+            .next()
+            .is_some_and(|last| last.bytes().any(|b| b.is_ascii_alphabetic()));
+        labels_ok && last_has_letter
     };
     port_ok && host_ok
 }
@@ -243,6 +289,15 @@ mod tests {
                 "postgresql://app:pw@a:5432,b:5433/app#fail-fast",
                 "postgresql://app@a:5432,b:5433/app",
             ),
+            ("mysql://app:pw@db/shop#fail-fast", "mysql://app@db/shop"),
+            ("mariadb://db#ping", "mariadb://db"),
+            ("redis://:pw@cache/1#role=master", "redis://cache/1"),
+            ("rediss://app:pw@cache#insecure", "rediss://app@cache"),
+            ("amqp://app:pw@rabbit/%2f", "amqp://app@rabbit/%2f"),
+            (
+                "amqps://app:pw@rabbit/shop#fail-fast=vhost",
+                "amqps://app@rabbit/shop",
+            ),
         ];
         for (input, shown) in cases {
             let target = Target::parse(input).unwrap_or_else(|e| panic!("{input}: {e:#}"));
@@ -257,7 +312,7 @@ mod tests {
             ("db", "expected a URL"),
             (
                 "htp://db:80",
-                "unknown scheme 'htp' (expected one of tcp, http, https, postgres, postgresql, dns, k8s)",
+                "unknown scheme 'htp' (expected one of tcp, http, https, postgres, postgresql, dns, k8s, mysql, mariadb, redis, rediss, amqp, amqps)",
             ),
             ("tcp://db", "missing port"),
             ("tcp://:80", "empty host"),
@@ -286,6 +341,11 @@ mod tests {
             "postgresql://",
             "dns://",
             "k8s://",
+            "mysql://",
+            "redis://",
+            "rediss://",
+            "amqp://",
+            "amqps://",
             "x://",
             "://",
             "user",
@@ -315,6 +375,10 @@ mod tests {
             "status=",
             "sslmode=",
             "type=",
+            "ssl-mode=",
+            "role=",
+            "ping",
+            "%2f",
             "\u{0}",
             "é",
             " ",
@@ -338,7 +402,15 @@ mod tests {
 
     #[test]
     fn host_port_detection() {
-        for yes in ["db:5432", "a.b-c_d:1", "[::1]:80", "10.0.0.1:65535"] {
+        for yes in [
+            "db:5432",
+            "a.b-c_d:1",
+            "[::1]:80",
+            "10.0.0.1:65535",
+            "db-0.db.shop.svc.cluster.local.:5432",
+            "x1:80",
+            "1a:80",
+        ] {
             assert!(is_host_port(yes), "{yes}");
         }
         for no in [
@@ -350,6 +422,12 @@ mod tests {
             "db:port",
             "db:123456",
             "[zz]:80",
+            // A last label of digits is no host name: these are times, ratios, versions.
+            "11:45",
+            "1.2:3",
+            "10.0.0:80",
+            "a..b:1",
+            "db:54 32",
         ] {
             assert!(!is_host_port(no), "{no}");
         }

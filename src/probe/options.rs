@@ -2,10 +2,15 @@
 //!
 //! The fragment is the one part of a URL that never leaves the client, so an HTTP target's
 //! own query string reaches the server untouched and postgres targets keep libpq's query
-//! parameters. Every probe reads its options through here, so they all share one syntax.
+//! parameters. Every probe reads its options through here, so they all share one syntax;
+//! and says through [`Plan`] what they came to.
 
 use anyhow::{Result, bail};
 use percent_encoding::percent_decode_str;
+
+/// What a target would use, setting by setting, with the defaults filled in (`status`
+/// `200-399`): what `--dry-run` shows of it. Never a password or a header's value.
+pub type Plan = Vec<(&'static str, String)>;
 
 /// The options of one target, consumed by its probe's parser.
 #[derive(Debug, Default)]
@@ -100,6 +105,15 @@ impl Options {
                 .map_err(|error| error.context(format!("invalid option '{name}={value}'"))),
             None => Ok(None),
         }
+    }
+
+    /// A count of 1 or more (`#min=2`); 1 when not given.
+    pub fn take_min(&mut self, name: &str) -> Result<u32> {
+        let min = self.take_parsed(name, |text| match text.parse::<u32>() {
+            Ok(min) if min >= 1 => Ok(min),
+            _ => bail!("expected a whole number of 1 or more"),
+        })?;
+        Ok(min.unwrap_or(1))
     }
 
     /// Fails on any option the probe did not take, naming the ones it knows.

@@ -4,6 +4,7 @@ use std::fmt;
 
 use anyhow::{Result, bail};
 
+use super::options::Plan;
 use super::target_url::{self, host_and_port};
 use crate::attempt::{Failure, Stage};
 use crate::net::Net;
@@ -38,6 +39,14 @@ impl Tcp {
         // The connection is dropped at once: accepting it is all "ready" means here.
         net.connect(&self.host, self.port, stage).await?;
         Ok(())
+    }
+
+    pub fn plan(&self) -> Plan {
+        vec![
+            ("host", self.host.clone()),
+            ("port", self.port.to_string()),
+            ("ready", "a connection is accepted".to_string()),
+        ]
     }
 }
 

@@ -2,7 +2,7 @@
 //! (and body) are right, a server that accepts and stalls, TLS with a test CA.
 
 use crate::support::net::{HttpServer, Silent};
-use crate::support::tls::TestCa;
+use crate::support::tls::{TestCa, openssl_self_signed, server_config_presenting};
 use crate::support::{DEADLINE_SLACK, SOON, holdup, secs};
 
 #[test]
@@ -169,7 +169,9 @@ fn https_with_a_private_ca() {
         .run()
         .code(1)
         .stderr_has(&format!(
-            "TLS handshake with localhost:{port} failed: invalid peer certificate: UnknownIssuer"
+            "TLS handshake with localhost:{port} failed: the server's certificate (CN=localhost, \
+             issued by CN=holdup test CA) is not signed by a CA of the public roots built into \
+             holdup; give the CA that signed it with #ca=FILE"
         ));
 
     // Another CA's file is no better.
@@ -184,7 +186,10 @@ fn https_with_a_private_ca() {
         ])
         .run()
         .code(1)
-        .stderr_has("invalid peer certificate: UnknownIssuer");
+        .stderr_has(&format!(
+            "is not signed by a CA in {} (which holds CN=another CA)",
+            other.display()
+        ));
 
     // A certificate for another name fails on the name...
     let misnamed = HttpServer::start_with_tls(200, "ok", Some(ca.server_config(&["db.internal"])));
@@ -198,10 +203,86 @@ fn https_with_a_private_ca() {
         ])
         .run()
         .code(1)
-        .stderr_has("invalid peer certificate: certificate not valid for name \"localhost\"");
+        .stderr_has("the server's certificate is for db.internal, not for localhost");
     // ...unless verification is switched off.
     holdup()
         .args(["-w", &format!("https://localhost:{port}/health#insecure")])
         .run()
         .code(0);
+}
+
+/// The self-signed certificate `openssl req -x509` makes is a CA certificate; given as the
+/// CA file, it is trusted as the server's own, as curl --cacert trusts it. Its name is
+/// still checked, and without it the failure says what the certificate is.
+#[test]
+fn a_self_signed_openssl_certificate_given_as_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (issued, cert) = openssl_self_signed(dir.path());
+    let server =
+        HttpServer::start_with_tls(200, "ok", Some(server_config_presenting(&issued, None)));
+    let port = server.address().port();
+    holdup()
+        .args([
+            "-w",
+            &format!("https://localhost:{port}/health#ca={}", cert.display()),
+        ])
+        .run()
+        .code(0);
+
+    let refused = |target: String| holdup().args(["-w", &target, "-t", "300ms"]).run();
+    refused(format!("https://localhost:{port}/health"))
+        .code(1)
+        .stderr_has(&format!(
+            "TLS handshake with localhost:{port} failed: the server's certificate (CN=localhost) \
+             is self-signed; to trust it, give a file that holds it with #ca=FILE"
+        ))
+        .stderr_lacks("CaUsedAsEndEntity");
+    refused(format!(
+        "https://127.0.0.1:{port}/health#ca={}",
+        cert.display()
+    ))
+    .code(1)
+    .stderr_has("the server's certificate is for localhost, not for 127.0.0.1");
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = TestCa::new("another CA").write_pem(other_dir.path());
+    refused(format!(
+        "https://localhost:{port}/health#ca={}",
+        other.display()
+    ))
+    .code(1)
+    .stderr_has(&format!(
+        "the server's certificate (CN=localhost) is self-signed, and is not one of the \
+             certificates in {} (which holds CN=another CA)",
+        other.display()
+    ));
+}
+
+#[test]
+fn an_expired_certificate_says_when_it_expired() {
+    let ca = TestCa::new("holdup test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_pem(dir.path());
+    for (issued, expected) in [
+        (
+            ca.issue_valid(&["localhost"], 2001, 2002),
+            "the server's certificate (CN=localhost) expired at 2002-01-01T00:00:00Z (it is now ",
+        ),
+        (
+            ca.issue_valid(&["localhost"], 2190, 2200),
+            "the server's certificate (CN=localhost) is not valid before 2190-01-01T00:00:00Z",
+        ),
+    ] {
+        let server =
+            HttpServer::start_with_tls(200, "ok", Some(server_config_presenting(&issued, None)));
+        let target = format!(
+            "https://localhost:{}/#ca={}",
+            server.address().port(),
+            ca_file.display()
+        );
+        holdup()
+            .args(["-w", &target, "-t", "300ms"])
+            .run()
+            .code(1)
+            .stderr_has(expected);
+    }
 }

@@ -16,6 +16,7 @@ use crate::support::kube::{
     outside_any_cluster, placeholder_slice, pod, service,
 };
 use crate::support::net::Silent;
+use crate::support::tls::TestCa;
 use crate::support::{DEADLINE_SLACK, SOON, holdup, secs};
 
 fn lists(seen: &Seen) -> bool {
@@ -663,6 +664,37 @@ fn a_kubeconfig_context_with_a_token_and_inline_ca() {
         .stderr_lacks("laptop-token");
 }
 
+/// The API server's certificate checked against the wrong CA, in the pod and from a
+/// kubeconfig: the reason says which CA was trusted and who issued the certificate.
+#[test]
+fn an_api_server_certificate_from_another_ca_is_refused_in_words() {
+    let k8s = Fixture::start();
+    let other = TestCa::new("another CA");
+    std::fs::write(k8s.pod.dir().join("ca.crt"), other.pem()).unwrap();
+    k8s.in_pod()
+        .args(["-w", "k8s://db", "-t", "500ms"])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "is not signed by a CA in {} (which holds CN=another CA)",
+            k8s.pod.dir().join("ca.crt").display()
+        ));
+
+    k8s.api.allow_token("ci-token", "ci");
+    let encode = |pem: String| base64::engine::general_purpose::STANDARD.encode(pem);
+    let config = kubeconfig_with(&k8s.api, "    token: ci-token")
+        .replace(&encode(k8s.api.ca().pem()), &encode(other.pem()));
+    k8s.with_kubeconfig(&config)
+        .args(["-w", "k8s://db#context=ci", "-t", "500ms"])
+        .run()
+        .code(1)
+        .stderr_has("issued by CN=")
+        .stderr_has(
+            "is not signed by a CA in certificate-authority-data of cluster \"ci\" of kubeconfig",
+        )
+        .stderr_lacks("ci-token");
+}
+
 #[test]
 fn a_kubeconfig_user_with_a_client_certificate() {
     let k8s = Fixture::start();
@@ -1081,4 +1113,65 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
             "Role {namespace}/{role_name} must grant exactly what holdup needs"
         );
     }
+}
+
+/// --dry-run says which API server and namespace a k8s:// target would use, and where
+/// they come from (the pod's service account, or a kubeconfig's context), and what it
+/// waits for: a rollout, an object's condition through discovery, without asking anything.
+#[test]
+fn dry_run_says_which_api_server_and_namespace_and_why() {
+    let k8s = Fixture::start();
+    let in_pod = k8s
+        .in_pod()
+        .args([
+            "--dry-run",
+            "k8s://db#min=2",
+            "k8s://deployment/web",
+            "k8s://certificates.cert-manager.io/web#condition=Ready&version=v1",
+        ])
+        .run();
+    let namespace_file = k8s.pod.dir().join("namespace");
+    let from_pod = format!(
+        "namespace=shop (from the service account's {}); api server={}/; credentials=the service-account token {}",
+        namespace_file.display(),
+        k8s.api.url(),
+        k8s.pod.dir().join("token").display()
+    );
+    in_pod
+        .code(0)
+        .stderr_has(&format!(
+            "would wait for k8s://db: object=Service db; port=any; min=2; ready=its EndpointSlices hold 2 or more ready endpoints; {from_pod}"
+        ))
+        .stderr_has(&format!(
+            "would wait for k8s://deployment/web: object=Deployment web; resource=deployments.apps/v1; ready=the rollout is complete, as kubectl rollout status judges it; {from_pod}"
+        ))
+        .stderr_has(&format!(
+            "would wait for k8s://certificates.cert-manager.io/web: object=certificates.cert-manager.io web; resource=certificates, found through discovery on the first attempt; group=cert-manager.io; version=v1 (pinned); condition=Ready=True; ready=the object has Ready=True; namespace=shop (from the service account's {}), unless the resource is cluster-scoped; api server=",
+            namespace_file.display()
+        ));
+    assert!(
+        k8s.api.requests().is_empty(),
+        "a dry run asked the API server"
+    );
+
+    k8s.api.allow_token("ci-token", "ci");
+    let config = kubeconfig_with(&k8s.api, "    token: ci-token");
+    k8s.with_kubeconfig(&config)
+        .args([
+            "--dry-run",
+            "k8s://job/migrate#context=ci",
+            "k8s://other/pods/app=web",
+            "k8s://nodes#selector=role=worker&min=3&condition=Ready&context=ci",
+        ])
+        .run()
+        .code(0)
+        .stderr_has("would wait for k8s://job/migrate: object=Job migrate; ready=the Job has completed (failed: exit 3 at once); namespace=shop (from context \"ci\" of ")
+        .stderr_has("would wait for k8s://other/pods/app=web: object=pods matching app=web; min=1; ready=1 or more of them are Ready; namespace=other (from the target); api server=https://127.0.0.1:1/")
+        .stderr_has("would wait for k8s://nodes: object=nodes matching role=worker; resource=nodes, found through discovery on the first attempt; version=the group's preferred; selector=role=worker; min=3; condition=Ready=True; ready=3 or more matching objects have Ready=True; namespace=shop (from context \"ci\" of ")
+        .stderr_lacks("ci-token")
+        .stderr_lacks("laptop-token");
+    assert!(
+        k8s.api.requests().is_empty(),
+        "a dry run asked the API server"
+    );
 }

@@ -173,6 +173,25 @@ fn an_exec_plugin_may_give_a_client_certificate() {
     );
 }
 
+/// --dry-run names the plugin the credentials would come from, and runs it not.
+#[test]
+fn a_dry_run_names_the_plugin_and_does_not_run_it() {
+    let k8s = Fixture::start();
+    let dir = k8s.kubeconfig_dir();
+    script(dir, "get-token", r#"echo run >> "$(dirname "$0")/runs""#);
+    k8s.with_kubeconfig(&kubeconfig_with(&k8s.api, &exec_user("./get-token", "")))
+        .args(["--dry-run", "k8s://deployment/web#context=ci"])
+        .run()
+        .code(0)
+        .stderr_has(&format!(
+            "credentials=the credentials of the plugin \"{}\" of user \"ci\" of kubeconfig {}",
+            dir.join("get-token").display(),
+            dir.join("kubeconfig").display()
+        ));
+    assert_eq!(runs(dir), 0, "a dry run ran the credential plugin");
+    assert!(k8s.api.requests().is_empty());
+}
+
 #[test]
 fn a_failing_exec_plugin_is_said_with_its_stderr_and_ends_the_wait() {
     let k8s = Fixture::start();

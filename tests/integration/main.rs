@@ -2,6 +2,7 @@
 
 mod support;
 
+mod amqp;
 mod cli;
 mod dns;
 mod docker;
@@ -11,7 +12,9 @@ mod http;
 mod k8s;
 mod k8s_exec;
 mod k8s_objects;
+mod mysql;
 mod postgres;
+mod redis;
 mod service_ip;
 mod signals;
 mod tcp;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::support::net::{Blackhole, ClosedPort, Silent};
 use crate::support::postgres::{APP_DB, APP_PASSWORD, APP_USER, PgServer, free_port};
-use crate::support::tls::TestCa;
+use crate::support::tls::{TestCa, openssl_self_signed};
 use crate::support::{DEADLINE_SLACK, SOON, holdup, secs};
 
 /// `postgres://app:PASSWORD@HOST:PORT/DB` followed by `rest` (a query string or fragment).
@@ -360,17 +360,17 @@ fn tls_sslmodes_with_a_private_ca() {
     for (not_ready, reason) in [
         (
             root("verify-full", &other_ca),
-            format!("TLS handshake with localhost:{port} failed: invalid peer certificate: UnknownIssuer"),
+            format!("TLS handshake with localhost:{port} failed: the server's certificate (CN=localhost, issued by CN=holdup postgres CA) is not signed by a CA in {} (which holds CN=another CA)", other_ca.display()),
         ),
         // As in libpq, require with a root certificate checks the chain like verify-ca.
         (
             root("require", &other_ca),
-            "invalid peer certificate: UnknownIssuer".to_string(),
+            format!("is not signed by a CA in {}", other_ca.display()),
         ),
         // ...and prefer, whose TLS then fails, tries again without it.
         (
             root("prefer", &other_ca),
-            "invalid peer certificate: UnknownIssuer; then without TLS: no pg_hba.conf entry".to_string(),
+            "(which holds CN=another CA); then without TLS: no pg_hba.conf entry".to_string(),
         ),
         (
             target("?sslmode=disable"),
@@ -406,7 +406,38 @@ fn tls_sslmodes_with_a_private_ca() {
         .args(["-w", &misnamed_uri("verify-full"), "-t", "500ms"])
         .run()
         .code(1)
-        .stderr_has("invalid peer certificate: certificate not valid for name \"localhost\"");
+        .stderr_has("the server's certificate is for db.example.test, not for localhost");
+}
+
+/// sslrootcert may be the server's own self-signed certificate, as openssl makes it (a CA
+/// certificate), as libpq allows; the built-in roots refuse it in words.
+#[test]
+fn a_self_signed_openssl_certificate_as_sslrootcert() {
+    let dir = tempfile::tempdir().unwrap();
+    let (issued, cert) = openssl_self_signed(dir.path());
+    let server = PgServer::builder().tls(issued).start();
+    let port = server.port();
+    let with_root = |root: &str| {
+        uri(
+            APP_PASSWORD,
+            "localhost",
+            port,
+            APP_DB,
+            &format!("?sslmode=verify-full&sslrootcert={root}"),
+        )
+    };
+    holdup()
+        .args(["-w", &with_root(&cert.to_string_lossy())])
+        .run()
+        .code(0);
+    holdup()
+        .args(["-w", &with_root("system"), "-t", "500ms"])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "TLS handshake with localhost:{port} failed: the server's certificate (CN=localhost) \
+             is self-signed; to trust it, give a file that holds it with sslrootcert=FILE"
+        ));
 }
 
 #[test]

@@ -1,15 +1,20 @@
-//! SIGTERM and SIGINT end the wait at once with 143 and 130, also for holdup as PID 1 of
-//! a PID namespace, where the kernel applies no default action to them.
+//! SIGTERM, SIGINT and SIGHUP end the wait at once with 143, 130 and 129, also for holdup
+//! as PID 1 of a PID namespace, where the kernel applies no default action to them.
 
 use crate::support::net::ClosedPort;
 use crate::support::{Holdup, SOON, holdup, need, send_signal};
 
+const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
 #[test]
-fn sigterm_and_sigint_end_the_wait() {
-    for (signal, code, name) in [(SIGTERM, 143, "SIGTERM"), (SIGINT, 130, "SIGINT")] {
+fn sigterm_sigint_and_sighup_end_the_wait() {
+    for (signal, code, name) in [
+        (SIGTERM, 143, "SIGTERM"),
+        (SIGINT, 130, "SIGINT"),
+        (SIGHUP, 129, "SIGHUP"),
+    ] {
         let closed = ClosedPort::new();
         let target = format!("tcp://{}", closed.address());
         let mut running = holdup().args(["-w", &target, "-t", "60s"]).spawn();

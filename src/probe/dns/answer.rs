@@ -40,6 +40,14 @@ pub(super) enum Match {
 }
 
 impl Match {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Match::All => "all",
+            Match::Any => "any",
+            Match::Exact => "exact",
+        }
+    }
+
     pub(super) fn parse(text: &str) -> Result<Match> {
         match text.to_ascii_lowercase().as_str() {
             "all" => Ok(Match::All),
@@ -136,6 +144,11 @@ enum Pattern {
 }
 
 impl Expected {
+    /// The value as the user wrote it.
+    pub(super) fn given(&self) -> &str {
+        &self.given
+    }
+
     pub(super) fn parse(asked: Asked, text: &str) -> Result<Expected> {
         let text = text.trim();
         if text.is_empty() {

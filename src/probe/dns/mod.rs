@@ -19,6 +19,7 @@ use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use percent_encoding::percent_decode_str;
 
 use self::answer::{Asked, Expected, Match, Value, judge, list, shown_name};
+use super::options::Plan;
 use super::target_url;
 use crate::attempt::{Failure, Stage};
 use crate::net::{self, Net, dns_error_words};
@@ -175,6 +176,34 @@ impl Dns {
             };
             anyhow!("{said} {}; {problem}", list(&answers)).into()
         })
+    }
+
+    pub fn plan(&self) -> Plan {
+        let expected: Vec<&str> = self.expected.iter().map(Expected::given).collect();
+        let (name, source) = match self.server {
+            Some(server) => (
+                format!("{} (as written)", self.given_name()),
+                format!("{server} only"),
+            ),
+            None if self.name.is_fqdn() => (
+                format!("{} (absolute)", self.given_name()),
+                "/etc/hosts, then the system's nameservers (see resolver)".to_string(),
+            ),
+            None => (
+                format!("{} (through the search list)", self.given_name()),
+                "/etc/hosts, then the system's nameservers (see resolver)".to_string(),
+            ),
+        };
+        let mut plan = vec![("name", name), ("type", self.asked.to_string())];
+        if expected.is_empty() {
+            plan.push(("expect", "any value".to_string()));
+        } else {
+            plan.push(("expect", expected.join(", ")));
+            plan.push(("match", self.matching.name().to_string()));
+        }
+        plan.push(("min", self.min.to_string()));
+        plan.push(("asked", source));
+        plan
     }
 
     /// Whether the answer is what was asked for; if not, what was expected.

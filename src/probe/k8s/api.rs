@@ -24,6 +24,9 @@ use crate::words::io_error_words;
 /// Longest error body we read.
 const STATUS_LIMIT: usize = 64 << 10;
 
+/// How a CA for the API server is given, for the hint when its certificate is refused.
+const GIVE_CA: &str = "certificate-authority: FILE in the kubeconfig";
+
 /// Why a request did not give what was asked.
 #[derive(Debug)]
 pub enum ApiError {
@@ -379,7 +382,7 @@ fn client(
     net: &Net,
     server: &Url,
 ) -> Result<Client> {
-    let tls = tls::client_config_with_identity(roots, verify, identity)
+    let tls = tls::client_config_with_identity(roots, verify, identity, GIVE_CA)
         .with_context(|| format!("cannot set up TLS for the API server {server}"))?;
     let builder = http_client::builder(tls, net)
         // A watch can be silent for minutes; keepalives find a dead peer.

@@ -71,8 +71,9 @@ pub struct Connection {
     pub verify: Verify,
     pub identity: Option<Identity>,
     pub credentials: Credentials,
-    /// The namespace of targets that name none.
+    /// The namespace of targets that name none, and where it came from (for --dry-run).
     pub namespace: String,
+    pub namespace_from: String,
     /// Whose credentials these are, for messages.
     pub who: String,
 }
@@ -122,11 +123,15 @@ fn in_cluster(environment: &Environment) -> Result<Connection> {
         .with_context(|| format!("KUBERNETES_SERVICE_HOST={host:?} is not a host"))?;
     let dir = &environment.service_account_dir;
     let token = dir.join("token");
-    let namespace = std::fs::read_to_string(dir.join("namespace"))
+    let file = dir.join("namespace");
+    let namespace = std::fs::read_to_string(&file)
         .ok()
         .map(|text| text.trim().to_string())
-        .filter(|namespace| !namespace.is_empty())
-        .unwrap_or_else(|| "default".to_string());
+        .filter(|namespace| !namespace.is_empty());
+    let namespace_from = match namespace {
+        Some(_) => format!("the service account's {}", file.display()),
+        None => format!("the default: there is no {}", file.display()),
+    };
     Ok(Connection {
         server,
         roots: Roots::File(dir.join("ca.crt")),
@@ -134,7 +139,8 @@ fn in_cluster(environment: &Environment) -> Result<Connection> {
         identity: None,
         who: format!("the service-account token {}", token.display()),
         credentials: Credentials::TokenFile(token),
-        namespace,
+        namespace: namespace.unwrap_or_else(|| "default".to_string()),
+        namespace_from,
     })
 }
 
@@ -318,6 +324,7 @@ fn from_kubeconfig(paths: &[PathBuf], context: Option<&str>) -> Result<Connectio
         Verify::Full
     };
 
+    let namespace = chosen.item.namespace.clone().filter(|n| !n.is_empty());
     let (credentials, identity, who) = match user {
         None => (
             Credentials::Anonymous,
@@ -345,12 +352,11 @@ fn from_kubeconfig(paths: &[PathBuf], context: Option<&str>) -> Result<Connectio
         verify,
         identity,
         credentials,
-        namespace: chosen
-            .item
-            .namespace
-            .clone()
-            .filter(|namespace| !namespace.is_empty())
-            .unwrap_or_else(|| "default".to_string()),
+        namespace: namespace.clone().unwrap_or_else(|| "default".to_string()),
+        namespace_from: match namespace {
+            Some(_) => format!("context {context_name:?} of {}", chosen.file.display()),
+            None => format!("the default: context {context_name:?} names none"),
+        },
         who,
     })
 }

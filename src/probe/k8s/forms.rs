@@ -135,12 +135,12 @@ fn builtin(segments: &[String], mut options: Options) -> Result<(Option<String>,
         Word::Service => {
             check_name(name, "Service name", Naming::ServiceLabel)?;
             let port = options.take("port")?;
-            let min = take_min(&mut options)?;
+            let min = options.take_min("min")?;
             options.finish("k8s Service", &["min", "port", "context"])?;
             Kind::Service {
                 name: name.clone(),
                 port,
-                min: min.unwrap_or(1),
+                min,
             }
         }
         Word::Job => {
@@ -150,11 +150,11 @@ fn builtin(segments: &[String], mut options: Options) -> Result<(Option<String>,
         }
         Word::Pods => {
             check_selector(name)?;
-            let min = take_min(&mut options)?;
+            let min = options.take_min("min")?;
             options.finish("k8s pods", &["min", "context"])?;
             Kind::Pods {
                 selector: name.clone(),
-                min: min.unwrap_or(1),
+                min,
             }
         }
         Word::Rollout(workload) => {
@@ -220,8 +220,9 @@ fn object(segments: &[String], mut options: Options) -> Result<(Option<String>, 
         (None, selector) => {
             let selector = selector.unwrap_or_default();
             check_selector(&selector)?;
-            let min = take_min(&mut options)?;
-            if min.is_some() && check == Check::Deleted {
+            let given = options.has("min");
+            let min = options.take_min("min")?;
+            if given && check == Check::Deleted {
                 bail!("#min does not go with #deleted, which waits until no object matches");
             }
             options.finish(
@@ -237,10 +238,7 @@ fn object(segments: &[String], mut options: Options) -> Result<(Option<String>, 
                     "context",
                 ],
             )?;
-            Pick::Selected {
-                selector,
-                min: min.unwrap_or(1),
-            }
+            Pick::Selected { selector, min }
         }
     };
     Ok((
@@ -303,13 +301,6 @@ fn kind_word(word: &str) -> Option<Word> {
         "statefulset" | "statefulsets" | "sts" => Word::Rollout(Workload::StatefulSet),
         "daemonset" | "daemonsets" | "ds" => Word::Rollout(Workload::DaemonSet),
         _ => return None,
-    })
-}
-
-fn take_min(options: &mut Options) -> Result<Option<u32>> {
-    options.take_parsed("min", |text| match text.parse::<u32>() {
-        Ok(min) if min >= 1 => Ok(min),
-        _ => bail!("expected a whole number of 1 or more"),
     })
 }
 

@@ -71,6 +71,7 @@ mod forms;
 mod jsonpath;
 mod names;
 mod object;
+mod plan;
 mod plugin;
 mod readiness;
 mod resource;
@@ -94,6 +95,7 @@ use self::readiness::Verdict;
 use self::resource::{ENDPOINT_SLICES, JOBS, PODS, Query};
 use self::seen::Seen;
 use self::watch::{Event, Watch};
+use super::options::Plan;
 use crate::attempt::{Failure, Stage};
 use crate::net::Net;
 
@@ -222,6 +224,15 @@ impl K8s {
                 Verdict::NotReady(_) => {}
             }
         }
+    }
+
+    /// What an attempt would ask, and whom, as the first attempt would find them now.
+    pub fn plan(&self) -> Plan {
+        plan::plan(
+            &self.kind,
+            self.namespace.as_deref(),
+            self.context.as_deref(),
+        )
     }
 
     /// The API server and namespace, found on the first attempt. A missing or broken

@@ -11,7 +11,7 @@ use super::errors::FailFast;
 use super::passfile::PasswordFile;
 use super::ssl::{SslMode, tls_config};
 use super::uri::{FORM, Host, check_value, parse_hosts, parse_uri, reject_misplaced_at};
-use crate::probe::options::Options;
+use crate::probe::options::{Options, Plan};
 use crate::redact::Secret;
 
 pub(super) const DEFAULT_QUERY: &str = "SELECT 1";
@@ -32,6 +32,8 @@ pub struct Postgres {
     pub(super) sslmode: SslMode,
     /// Built once; None with sslmode=disable.
     pub(super) tls: Option<Arc<rustls::ClientConfig>>,
+    /// What the server's certificate is checked for, and against what, in words.
+    pub(super) certificate_checks: String,
     pub(super) session_attrs: SessionAttrs,
     pub(super) check: Check,
     pub(super) fail_fast: FailFast,
@@ -213,9 +215,12 @@ impl Postgres {
             }
         }
 
-        let tls = match sslmode {
-            SslMode::Disable => None,
-            _ => Some(Arc::new(tls_config(sslmode, sslrootcert, env("HOME"))?)),
+        let (tls, certificate_checks) = match sslmode {
+            SslMode::Disable => (None, "no TLS".to_string()),
+            _ => {
+                let (config, checks) = tls_config(sslmode, sslrootcert, env("HOME"))?;
+                (Some(Arc::new(config)), checks)
+            }
         };
         Ok(Postgres {
             shown,
@@ -226,10 +231,66 @@ impl Postgres {
             application_name,
             sslmode,
             tls,
+            certificate_checks,
             session_attrs,
             check,
             fail_fast,
         })
+    }
+}
+
+impl Postgres {
+    pub fn plan(&self) -> Plan {
+        let hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|host| match host.address {
+                Some(address) => format!("{host} (at {address})"),
+                None => host.to_string(),
+            })
+            .collect();
+        let password = if self.hosts.iter().any(|host| host.password.is_some()) {
+            "given (not shown)"
+        } else {
+            "none"
+        };
+        let ready = match &self.check {
+            Check::Session { query } => format!("a session runs {query:?}"),
+            Check::IsReady => "the server answers the startup packet (pg_isready)".to_string(),
+        };
+        let fail_fast = match (self.fail_fast.auth, self.fail_fast.database) {
+            (false, false) => "off",
+            (true, false) => "auth",
+            (false, true) => "database",
+            (true, true) => "auth, database",
+        };
+        vec![
+            ("hosts", hosts.join(", ")),
+            ("user", self.user.clone()),
+            ("dbname", self.dbname.clone()),
+            ("password", password.to_string()),
+            ("ready", ready),
+            ("fail-fast", fail_fast.to_string()),
+            (
+                "target_session_attrs",
+                self.session_attrs.name().to_string(),
+            ),
+            ("sslmode", self.sslmode.name().to_string()),
+            ("certificate checked", self.certificate_checks.clone()),
+            ("application_name", self.application_name.clone()),
+        ]
+    }
+}
+
+impl SessionAttrs {
+    fn name(self) -> &'static str {
+        match self {
+            SessionAttrs::Any => "any",
+            SessionAttrs::ReadWrite => "read-write",
+            SessionAttrs::ReadOnly => "read-only",
+            SessionAttrs::Primary => "primary",
+            SessionAttrs::Standby => "standby",
+        }
     }
 }
 

@@ -56,12 +56,12 @@ impl SslMode {
 
 /// Which certificate checks an sslmode makes, as libpq: verify-ca and verify-full check the
 /// chain (verify-full also the name); allow, prefer and require check the chain only when a
-/// root certificate file exists, and nothing otherwise.
+/// root certificate file exists, and nothing otherwise. Also returns those checks in words.
 pub(super) fn tls_config(
     sslmode: SslMode,
     sslrootcert: Option<String>,
     home: Option<String>,
-) -> Result<rustls::ClientConfig> {
+) -> Result<(rustls::ClientConfig, String)> {
     let roots = match sslrootcert.as_deref() {
         Some("system") => {
             if sslmode != SslMode::VerifyFull {
@@ -90,9 +90,14 @@ pub(super) fn tls_config(
         (_, Some(_)) => Verify::ChainOnly,
         (_, None) => Verify::Nothing,
     };
+    let checks = match &roots {
+        Some(roots) => format!("{verify}, against {roots}"),
+        None => "nothing (no root certificate file)".to_string(),
+    };
     let roots = roots.unwrap_or(Roots::BuiltIn);
-    tls::client_config(&roots, verify)
-        .with_context(|| format!("sslrootcert for sslmode={}", sslmode.name()))
+    let config = tls::client_config(&roots, verify, "sslrootcert=FILE")
+        .with_context(|| format!("sslrootcert for sslmode={}", sslmode.name()))?;
+    Ok((config, checks))
 }
 
 /// How one connection is opened.
@@ -161,7 +166,7 @@ pub(super) async fn negotiate(
                 .get_ref()
                 .and_then(|inner| inner.downcast_ref::<rustls::Error>())
             {
-                Some(tls_error) => tls_error.to_string(),
+                Some(tls_error) => tls::error_words(tls_error),
                 None => io_error_words(&error),
             };
             Err(HostFailure {

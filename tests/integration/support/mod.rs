@@ -1,11 +1,15 @@
 //! What every integration test needs: running the real holdup binary and looking at how it
 //! ended, plus the servers it is run against.
 
+pub mod daemon;
 pub mod dns;
 pub mod docker;
 pub mod kube;
+pub mod mariadb;
 pub mod net;
 pub mod postgres;
+pub mod rabbitmq;
+pub mod redis;
 pub mod tls;
 
 use std::ffi::OsStr;

@@ -54,6 +54,18 @@ impl TestCa {
 
     /// A server certificate for these names (host names or IP addresses).
     pub fn issue(&self, names: &[&str]) -> Issued {
+        self.issue_with(names, |_| {})
+    }
+
+    /// A server certificate valid only from `not_before` to `not_after` (years, January 1st).
+    pub fn issue_valid(&self, names: &[&str], not_before: i32, not_after: i32) -> Issued {
+        self.issue_with(names, |params| {
+            params.not_before = rcgen::date_time_ymd(not_before, 1, 1);
+            params.not_after = rcgen::date_time_ymd(not_after, 1, 1);
+        })
+    }
+
+    fn issue_with(&self, names: &[&str], adjust: impl FnOnce(&mut CertificateParams)) -> Issued {
         let mut params = CertificateParams::default();
         params.distinguished_name.push(DnType::CommonName, names[0]);
         params.subject_alt_names = names
@@ -63,6 +75,7 @@ impl TestCa {
                 Err(_) => SanType::DnsName((*name).try_into().unwrap()),
             })
             .collect();
+        adjust(&mut params);
         let key = KeyPair::generate().unwrap();
         let certificate = params.signed_by(&key, &self.issuer).unwrap();
         Issued {
@@ -95,19 +108,69 @@ impl TestCa {
         names: &[&str],
         clients: Option<Arc<dyn ClientCertVerifier>>,
     ) -> rustls::ServerConfig {
-        let issued = self.issue(names);
-        let chain =
-            vec![CertificateDer::from_pem_slice(issued.certificate_pem.as_bytes()).unwrap()];
-        let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap();
-        let builder = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap();
-        let builder = match clients {
-            Some(clients) => builder.with_client_cert_verifier(clients),
-            None => builder.with_no_client_auth(),
-        };
-        builder.with_single_cert(chain, key).unwrap()
+        server_config_presenting(&self.issue(names), clients)
     }
+}
+
+/// A rustls server configuration presenting this certificate (and asking clients for one
+/// when given a verifier).
+pub fn server_config_presenting(
+    issued: &Issued,
+    clients: Option<Arc<dyn ClientCertVerifier>>,
+) -> rustls::ServerConfig {
+    let chain = vec![CertificateDer::from_pem_slice(issued.certificate_pem.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap();
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match clients {
+        Some(clients) => builder.with_client_cert_verifier(clients),
+        None => builder.with_no_client_auth(),
+    };
+    builder.with_single_cert(chain, key).unwrap()
+}
+
+/// The development certificate most people make first, exactly as they make it:
+/// `openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext
+/// subjectAltName=DNS:localhost`. It is self-signed and, as openssl marks every such
+/// certificate, a CA (basicConstraints CA:TRUE). Written into `dir` as cert.pem and key.pem.
+pub fn openssl_self_signed(dir: &Path) -> (Issued, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let openssl = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl runs (apt-get install openssl)");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    #[rustfmt::skip]
+    openssl(&[
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+        "-keyout", &key.to_string_lossy(), "-out", &cert.to_string_lossy(),
+    ]);
+    let constraints = openssl(&[
+        "x509",
+        "-in",
+        &cert.to_string_lossy(),
+        "-noout",
+        "-ext",
+        "basicConstraints",
+    ]);
+    assert!(
+        constraints.contains("CA:TRUE"),
+        "not the shape tested: {constraints}"
+    );
+    let issued = Issued {
+        certificate_pem: std::fs::read_to_string(&cert).unwrap(),
+        key_pem: std::fs::read_to_string(&key).unwrap(),
+    };
+    (issued, cert)
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {

@@ -1,0 +1,89 @@
+//! `--dry-run`: everything a run would use, nothing probed. Each target with its settings,
+//! defaults filled in (from its kind's `plan`); the resolver configuration in force; the
+//! schedule; the command. As text lines, and as JSON `plan` events whose `settings` are
+//! one object.
+
+use serde_json::{Map, Value};
+use tracing::info;
+
+use crate::cli::Config;
+use crate::net;
+
+/// Logs the plan of `config`.
+pub fn show(config: &Config) {
+    for target in &config.targets {
+        let settings = target.plan();
+        info!(
+            event = "plan",
+            part = "target",
+            target = %target,
+            settings = %object(&settings),
+            "would wait for {target}: {}",
+            text(&settings)
+        );
+    }
+    let resolver = net::system_plan();
+    info!(
+        event = "plan",
+        part = "resolver",
+        settings = %object(&resolver),
+        "resolver: {}",
+        text(&resolver)
+    );
+    let schedule = schedule(config);
+    info!(
+        event = "plan",
+        part = "schedule",
+        settings = %object(&schedule),
+        "schedule: {}",
+        text(&schedule)
+    );
+    if let Some((program, args)) = config.command.split_first() {
+        let program = program.to_string_lossy();
+        let args: Vec<_> = args.iter().map(|arg| arg.to_string_lossy()).collect();
+        info!(
+            event = "plan",
+            part = "command",
+            command = %program,
+            "then run {program} {}",
+            args.join(" ")
+        );
+    }
+}
+
+fn schedule(config: &Config) -> Vec<(&'static str, String)> {
+    let schedule = &config.schedule;
+    // As the flags take them, so that a value can be pasted back.
+    let human = |duration| humantime::format_duration(duration).to_string();
+    vec![
+        (
+            "timeout",
+            config
+                .timeout
+                .map_or("none (waits forever)".to_string(), human),
+        ),
+        ("attempt timeout", human(schedule.attempt_timeout)),
+        ("interval", human(schedule.interval)),
+        ("backoff after", human(schedule.backoff_after)),
+        ("max interval", human(schedule.max_interval)),
+        ("jitter", format!("±{:.0}%", schedule.jitter * 100.0)),
+    ]
+}
+
+/// `name=value; name=value`: values may hold commas (`status=200,204`).
+fn text(settings: &[(&'static str, String)]) -> String {
+    settings
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The settings as one JSON object (its keys sorted, as serde_json keeps them).
+fn object(settings: &[(&'static str, String)]) -> Value {
+    let object: Map<String, Value> = settings
+        .iter()
+        .map(|(name, value)| (name.replace(' ', "_"), Value::String(value.clone())))
+        .collect();
+    Value::Object(object)
+}
