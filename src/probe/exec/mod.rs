@@ -182,11 +182,13 @@ impl Drop for Group {
 /// Where `name` runs from: as given when it holds a `/`, else the first executable file of
 /// that name in PATH, as execvp finds it.
 fn find_program(name: &str) -> Result<PathBuf> {
+    // `PGPASSWORD=secret psql` puts a secret where the program's name should be.
+    let shown = redact::command(&[name.to_string()]).remove(0);
     if name.contains('/') {
         let path = PathBuf::from(name);
         return match runnable(&path) {
             Ok(()) => Ok(path),
-            Err(why) => bail!("cannot run {name}: {why}"),
+            Err(why) => bail!("cannot run {shown}: {why}"),
         };
     }
     let search = std::env::var_os("PATH");
@@ -203,7 +205,7 @@ fn find_program(name: &str) -> Result<PathBuf> {
         }
     }
     if let Some(refused) = refused {
-        bail!("cannot run {name}: {refused}");
+        bail!("cannot run {shown}: {refused}");
     }
     let hint = if name.contains('=') {
         "; to set a variable for the command, write exec:env NAME=VALUE COMMAND"
@@ -211,7 +213,7 @@ fn find_program(name: &str) -> Result<PathBuf> {
         ""
     };
     bail!(
-        "command {name} not found in PATH ({}){hint}",
+        "command {shown} not found in PATH ({}){hint}",
         search.to_string_lossy()
     )
 }

@@ -358,7 +358,7 @@ impl Grpc {
                     | std::io::ErrorKind::BrokenPipe
                     | std::io::ErrorKind::ConnectionReset,
                     None,
-                ) => " (is it a TLS port? then use grpcs://)",
+                ) => " (is it a gRPC port? for TLS, use grpcs://)",
                 _ => "",
             };
             return format!("{}: {}{hint}", self.address, io_error_words(io));
@@ -368,12 +368,12 @@ impl Grpc {
                 format!("{} ended the call: {}", self.address, reason.description())
             }
             _ => format!(
-                "{} does not speak gRPC's HTTP/2 here: is it a gRPC port{}?",
+                "{} does not answer in HTTP/2 as gRPC servers do: is it a gRPC port?{}",
                 self.address,
                 if self.tls.is_some() {
                     ""
                 } else {
-                    " (a TLS one needs grpcs://)"
+                    " (for TLS, use grpcs://)"
                 }
             ),
         }
