@@ -25,6 +25,8 @@ new target only when what follows is scheme://... or HOST:PORT (HOST a name with
 letter in its last label, an IPv4 address or a [bracketed IPv6] address; PORT a
 number); any other comma belongs to the target, as in ?t=10:30,11:45 or
 #status=200,204. To keep a comma before such a word inside a target, write it %2C.
+A word that starts with exec: begins a command, which takes the rest of its line:
+put it last on its line, or each target on a line of its own.
 
 Exit codes: 0 ready, 1 deadline passed, 2 usage error, 3 permanent failure,
 126/127 CMD cannot be run / not found, 128+N stopped by signal N.",
@@ -341,6 +343,15 @@ mod tests {
             // Only a word of its own: inside a word, exec: is text.
             ("http://x/?run=exec:a,b", &["http://x/?run=exec:a,b"]),
             ("db:5432,exec:true", &["db:5432,exec:true"]),
+            // The examples of the README.
+            (
+                "db:5432 exec:pg_isready -h db",
+                &["db:5432", "exec:pg_isready -h db"],
+            ),
+            (
+                "exec:check --ids 1,2 db:5432",
+                &["exec:check --ids 1,2 db:5432"],
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(split_targets(text), *expected, "{text:?}");
