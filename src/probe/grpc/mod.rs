@@ -4,8 +4,9 @@
 //!
 //! The call is made here over HTTP/2 (h2), not through a gRPC framework: the request is one
 //! string, the answer one number, the framing five bytes ([`wire`]), and gRPC's status comes
-//! in the trailers, which h2 hands over as they are. A framework would double the weight of
-//! this kind for no check it could make better.
+//! in the trailers, which h2 hands over as they are. tonic with tonic-health made the same
+//! check 288 KB heavier in the static binary (h2 and tower under it either way), for no
+//! check it could make better.
 
 mod wire;
 
