@@ -25,6 +25,8 @@ new target only when what follows is scheme://... or HOST:PORT (HOST a name with
 letter in its last label, an IPv4 address or a [bracketed IPv6] address; PORT a
 number); any other comma belongs to the target, as in ?t=10:30,11:45 or
 #status=200,204. To keep a comma before such a word inside a target, write it %2C.
+A word that starts with exec: begins a command, which takes the rest of its line:
+put it last on its line, or each target on a line of its own.
 
 Exit codes: 0 ready, 1 deadline passed, 2 usage error, 3 permanent failure,
 126/127 CMD cannot be run / not found, 128+N stopped by signal N.",
@@ -114,10 +116,11 @@ impl Args {
     /// Checks the flags; `wait_for_env` is HOLDUP_WAIT_FOR, used only without targets.
     pub fn into_config(self, wait_for_env: Option<String>) -> Result<Config> {
         let given = self.targets.len() + self.wait_for.len();
-        // A word that is not a target may be the command, without its `--`.
-        let hint = |index: usize| {
+        // A word that is not a target may be the command, without its `--`; one with a
+        // scheme holdup knows is a target with a mistake in it.
+        let hint = |index: usize, text: &str| {
             let positional = index < self.targets.len();
-            if positional && self.command.is_empty() {
+            if positional && self.command.is_empty() && !probe::has_known_scheme(text) {
                 "; did you forget `--` before the command? (holdup TARGET... -- CMD ARGS...)"
             } else {
                 ""
@@ -128,7 +131,7 @@ impl Args {
             texts
                 .enumerate()
                 .map(|(index, text)| {
-                    Target::parse(text).map_err(|error| anyhow!("{error:#}{}", hint(index)))
+                    Target::parse(text).map_err(|error| anyhow!("{error:#}{}", hint(index, text)))
                 })
                 .collect::<Result<Vec<_>>>()?
         } else {
@@ -182,20 +185,31 @@ impl Args {
 /// Splits HOLDUP_WAIT_FOR on white space and commas. A comma starts a new target only
 /// before `scheme://` or before a whole `HOST:PORT` (see [`is_host_port`]); any other comma
 /// belongs to the target before it, so `#status=200,204`, `?ids=1,2` and `?t=10:30,11:45`
-/// survive.
+/// survive. A word that starts with `exec:` begins a command, which holds spaces and commas
+/// of its own: it takes the rest of its line.
 pub fn split_targets(text: &str) -> Vec<String> {
     let mut targets: Vec<String> = Vec::new();
-    for word in text.split_whitespace() {
-        let mut pieces = word.split(',').filter(|piece| !piece.is_empty());
-        let Some(first) = pieces.next() else { continue };
-        targets.push(first.to_string());
-        for piece in pieces {
-            match targets.last_mut() {
-                Some(previous) if !starts_target(piece) => {
-                    previous.push(',');
-                    previous.push_str(piece);
+    for line in text.lines() {
+        let mut rest = line.trim_start();
+        while !rest.is_empty() {
+            if probe::takes_rest_of_line(rest) {
+                targets.push(rest.trim_end().to_string());
+                break;
+            }
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            let (word, after) = rest.split_at(end);
+            rest = after.trim_start();
+            let mut pieces = word.split(',').filter(|piece| !piece.is_empty());
+            let Some(first) = pieces.next() else { continue };
+            targets.push(first.to_string());
+            for piece in pieces {
+                match targets.last_mut() {
+                    Some(previous) if !starts_target(piece) => {
+                        previous.push(',');
+                        previous.push_str(piece);
+                    }
+                    _ => targets.push(piece.to_string()),
                 }
-                _ => targets.push(piece.to_string()),
             }
         }
     }
@@ -308,6 +322,35 @@ mod tests {
             (
                 "http://x/#status=200,204,dns://db",
                 &["http://x/#status=200,204", "dns://db"],
+            ),
+            // An exec: command takes the rest of its line, spaces and commas included.
+            ("exec:pg_isready -h db", &["exec:pg_isready -h db"]),
+            (
+                "db:5432 exec:check --ids 1,2 http://x/",
+                &["db:5432", "exec:check --ids 1,2 http://x/"],
+            ),
+            (
+                "db:5432,cache:6379\nexec:sh -c 'exit 0'  \n\texec:true\r\nhttp://x/",
+                &[
+                    "db:5432",
+                    "cache:6379",
+                    "exec:sh -c 'exit 0'",
+                    "exec:true",
+                    "http://x/",
+                ],
+            ),
+            ("EXEC:true", &["EXEC:true"]),
+            // Only a word of its own: inside a word, exec: is text.
+            ("http://x/?run=exec:a,b", &["http://x/?run=exec:a,b"]),
+            ("db:5432,exec:true", &["db:5432,exec:true"]),
+            // The examples of the README.
+            (
+                "db:5432 exec:pg_isready -h db",
+                &["db:5432", "exec:pg_isready -h db"],
+            ),
+            (
+                "exec:check --ids 1,2 db:5432",
+                &["exec:check --ids 1,2 db:5432"],
             ),
         ];
         for (text, expected) in cases {

@@ -1,17 +1,18 @@
 //! HTTP as every HTTP-speaking probe uses it (http(s) targets, the Kubernetes API): a
 //! reqwest client that resolves names through holdup's resolver, speaks holdup's TLS, never
 //! goes through a proxy or follows a redirect; bodies read up to a cap; and failures and
-//! statuses in words a person can act on.
+//! statuses in words a person can act on, and the sets of statuses a probe accepts.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::ops::RangeInclusive;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use reqwest::{Client, ClientBuilder, Response, StatusCode};
 
 use crate::attempt::Stage;
@@ -106,6 +107,61 @@ fn causes<'e>(error: &'e (dyn StdError + 'static)) -> Vec<&'e (dyn StdError + 's
         next = wrapped.or_else(|| current.source());
     }
     causes
+}
+
+/// Accepted statuses: `200-299,304` style lists of codes and ranges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusSet(Vec<RangeInclusive<u16>>);
+
+impl Default for StatusSet {
+    fn default() -> Self {
+        StatusSet(vec![200..=399])
+    }
+}
+
+impl StatusSet {
+    /// Parses `200-299,304`; the error says what an item should be.
+    pub fn parse(text: &str) -> Result<StatusSet> {
+        let code = |text: &str| -> Result<u16> {
+            match text.trim().parse::<u16>() {
+                Ok(code @ 100..=599) => Ok(code),
+                _ => bail!("'{text}' is not an HTTP status (100-599)"),
+            }
+        };
+        let mut ranges = Vec::new();
+        for item in text.split(',') {
+            let range = match item.split_once('-') {
+                Some((low, high)) => code(low)?..=code(high)?,
+                None => code(item)?..=code(item)?,
+            };
+            if range.is_empty() {
+                bail!("'{item}' is an empty range (expected low-high)");
+            }
+            ranges.push(range);
+        }
+        Ok(StatusSet(ranges))
+    }
+
+    pub fn contains(&self, status: StatusCode) -> bool {
+        self.0.iter().any(|range| range.contains(&status.as_u16()))
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let items: Vec<String> = self
+            .0
+            .iter()
+            .map(|range| {
+                if range.start() == range.end() {
+                    range.start().to_string()
+                } else {
+                    format!("{}-{}", range.start(), range.end())
+                }
+            })
+            .collect();
+        f.write_str(&items.join(","))
+    }
 }
 
 /// Host names go through holdup's resolver, not libc.
@@ -213,6 +269,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_sets() {
+        let cases = [
+            ("200", "200"),
+            ("200-299,304", "200-299,304"),
+            (" 204 , 300-301", "204,300-301"),
+        ];
+        for (input, shown) in cases {
+            assert_eq!(StatusSet::parse(input).unwrap().to_string(), shown);
+        }
+        for bad in ["", "abc", "99", "600", "300-200", "200-", "-1"] {
+            assert!(StatusSet::parse(bad).is_err(), "{bad}");
+        }
+        let set = StatusSet::parse("200-204,418").unwrap();
+        assert!(set.contains(StatusCode::from_u16(418).unwrap()));
+        assert!(!set.contains(StatusCode::from_u16(205).unwrap()));
+        assert_eq!(StatusSet::default().to_string(), "200-399");
+    }
 
     #[test]
     fn statuses_in_words() {

@@ -11,6 +11,7 @@ mod exit;
 mod http_client;
 mod log;
 mod net;
+mod paths;
 mod plan;
 mod probe;
 mod redact;

@@ -63,8 +63,16 @@ pub fn url(url: &Url) -> String {
 
 /// A target as typed, for error messages about it: shown like [`url`] when it parses as a
 /// URL; otherwise the password in `user:password@` and anything after `#` are cut out and
-/// secret-looking query values masked, by text alone.
+/// secret-looking query values masked, by text alone. A target made of words (`exec:…`)
+/// is shown as [`command`] shows them.
 pub fn text(text: &str) -> String {
+    if !text.contains("://")
+        && let Some((scheme, words)) = text.split_once(':')
+        && words.contains(char::is_whitespace)
+    {
+        let words: Vec<String> = words.split_whitespace().map(String::from).collect();
+        return format!("{scheme}:{}", command(&words).join(" "));
+    }
     let (scheme, rest) = text
         .split_once("://")
         .map_or(("", text), |(scheme, rest)| (scheme, rest));
@@ -105,6 +113,25 @@ pub fn text(text: &str) -> String {
     };
     let separator = if scheme.is_empty() { "" } else { "://" };
     format!("{scheme}{separator}{authority}{path}")
+}
+
+/// Command-line words as they may be shown: the value of a secret-looking `NAME=VALUE`
+/// (`--password=…`, `PGPASSWORD=…`) and the word after a secret-looking `--flag` masked.
+pub fn command(words: &[String]) -> Vec<String> {
+    let mut shown = Vec::with_capacity(words.len());
+    let mut after_secret_flag = false;
+    for word in words {
+        let masked = match word.split_once('=') {
+            Some((name, _)) if is_secret(name.trim_start_matches('-')) => {
+                format!("{name}=redacted")
+            }
+            _ if after_secret_flag => "redacted".to_string(),
+            _ => word.clone(),
+        };
+        after_secret_flag = word.starts_with("--") && !word.contains('=') && is_secret(&word[2..]);
+        shown.push(masked);
+    }
+    shown
 }
 
 fn is_secret(name: &str) -> bool {
@@ -162,6 +189,34 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(text(input), expected, "{input}");
         }
+    }
+
+    #[test]
+    fn command_words_are_shown_without_secrets() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["pg_isready", "-h", "db"], &["pg_isready", "-h", "db"]),
+            (
+                &["mysqladmin", "--password=hunter2", "ping"],
+                &["mysqladmin", "--password=redacted", "ping"],
+            ),
+            (
+                &["env", "PGPASSWORD=hunter2", "psql"],
+                &["env", "PGPASSWORD=redacted", "psql"],
+            ),
+            (
+                &["redis-cli", "--pass", "hunter2", "ping"],
+                &["redis-cli", "--pass", "redacted", "ping"],
+            ),
+            (&["check", "--timeout=5"], &["check", "--timeout=5"]),
+        ];
+        for (input, expected) in cases {
+            let words: Vec<String> = input.iter().map(|word| word.to_string()).collect();
+            assert_eq!(command(&words), *expected, "{input:?}");
+        }
+        assert_eq!(
+            text("exec:mysqladmin --password=hunter2 'ping"),
+            "exec:mysqladmin --password=redacted 'ping"
+        );
     }
 
     #[test]

@@ -5,19 +5,18 @@
 //! The URL's query string is sent as given; holdup's options live in the fragment.
 
 use std::fmt;
-use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Client, Method};
 use url::Url;
 
 use super::options::Plan;
 use super::target_url;
 use crate::attempt::{Failure, Stage};
-use crate::http_client::{self, StageTracker, describe, read_capped, status_words};
+use crate::http_client::{self, StageTracker, StatusSet, describe, read_capped, status_words};
 use crate::net::Net;
 use crate::redact;
 use crate::tls::{self, Roots, Verify};
@@ -205,60 +204,6 @@ impl fmt::Debug for Http {
     }
 }
 
-/// Accepted statuses: `200-299,304` style lists of codes and ranges.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatusSet(Vec<RangeInclusive<u16>>);
-
-impl Default for StatusSet {
-    fn default() -> Self {
-        StatusSet(vec![200..=399])
-    }
-}
-
-impl StatusSet {
-    fn parse(text: &str) -> Result<StatusSet> {
-        let code = |text: &str| -> Result<u16> {
-            match text.trim().parse::<u16>() {
-                Ok(code @ 100..=599) => Ok(code),
-                _ => bail!("'{text}' is not an HTTP status (100-599)"),
-            }
-        };
-        let mut ranges = Vec::new();
-        for item in text.split(',') {
-            let range = match item.split_once('-') {
-                Some((low, high)) => code(low)?..=code(high)?,
-                None => code(item)?..=code(item)?,
-            };
-            if range.is_empty() {
-                bail!("'{item}' is an empty range (expected low-high)");
-            }
-            ranges.push(range);
-        }
-        Ok(StatusSet(ranges))
-    }
-
-    fn contains(&self, status: StatusCode) -> bool {
-        self.0.iter().any(|range| range.contains(&status.as_u16()))
-    }
-}
-
-impl fmt::Display for StatusSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let items: Vec<String> = self
-            .0
-            .iter()
-            .map(|range| {
-                if range.start() == range.end() {
-                    range.start().to_string()
-                } else {
-                    format!("{}-{}", range.start(), range.end())
-                }
-            })
-            .collect();
-        f.write_str(&items.join(","))
-    }
-}
-
 fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue)> {
     let (name, value) = text
         .split_once(':')
@@ -287,25 +232,6 @@ fn snippet(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_sets() {
-        let cases = [
-            ("200", "200"),
-            ("200-299,304", "200-299,304"),
-            (" 204 , 300-301", "204,300-301"),
-        ];
-        for (input, shown) in cases {
-            assert_eq!(StatusSet::parse(input).unwrap().to_string(), shown);
-        }
-        for bad in ["", "abc", "99", "600", "300-200", "200-", "-1"] {
-            assert!(StatusSet::parse(bad).is_err(), "{bad}");
-        }
-        let set = StatusSet::parse("200-204,418").unwrap();
-        assert!(set.contains(StatusCode::from_u16(418).unwrap()));
-        assert!(!set.contains(StatusCode::from_u16(205).unwrap()));
-        assert_eq!(StatusSet::default().to_string(), "200-399");
-    }
 
     #[test]
     fn options_are_checked() {

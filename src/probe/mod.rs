@@ -14,6 +14,9 @@
 mod amqp;
 mod conn;
 mod dns;
+mod exec;
+mod file;
+mod grpc;
 mod http;
 mod k8s;
 mod mysql;
@@ -22,6 +25,7 @@ mod postgres;
 mod redis;
 mod target_url;
 mod tcp;
+mod unix;
 
 use std::fmt;
 
@@ -134,6 +138,25 @@ kinds! {
         schemes: ["amqp", "amqps"],
         forms: [("amqp://USER:PASSWORD@HOST[:PORT][/VHOST]", "the broker opens the vhost (amqps: TLS)")],
     }
+    Grpc(grpc::Grpc) {
+        schemes: ["grpc", "grpcs"],
+        forms: [
+            ("grpc://HOST:PORT", "the gRPC health service answers SERVING (#service=NAME)"),
+            ("grpcs://HOST[:PORT]", "the same over TLS"),
+        ],
+    }
+    Unix(unix::Unix) {
+        schemes: ["unix"],
+        forms: [("unix:///PATH", "the socket accepts a connection (#http=/PATH: a GET answers)")],
+    }
+    File(file::File) {
+        schemes: ["file"],
+        forms: [("file:///PATH", "the path exists (#type=, #nonempty, #contains=TEXT)")],
+    }
+    Exec(exec::Exec) {
+        schemes: ["exec"],
+        forms: [("exec:COMMAND ARGS...", "the command exits 0 (no shell: exec:sh -c '...')")],
+    }
 }
 
 /// One thing to wait for, as given on the command line.
@@ -219,6 +242,22 @@ fn scheme_of(text: &str) -> Option<String> {
     valid.then(|| scheme.to_ascii_lowercase())
 }
 
+/// Whether `text` starts with the scheme of a kind of target (`http:`, `exec:`).
+pub fn has_known_scheme(text: &str) -> bool {
+    scheme_of(text.trim()).is_some_and(|scheme| {
+        KINDS
+            .iter()
+            .any(|kind| kind.schemes.contains(&scheme.as_str()))
+    })
+}
+
+/// Whether `text` starts an `exec:` target, whose command holds spaces and commas of its
+/// own: in HOLDUP_WAIT_FOR it takes the rest of its line.
+pub fn takes_rest_of_line(text: &str) -> bool {
+    let word = text.split(char::is_whitespace).next().unwrap_or_default();
+    scheme_of(word).as_deref() == Some("exec")
+}
+
 /// The target forms and their meaning, one per line, for `--help`.
 pub fn help() -> String {
     let width = KINDS
@@ -298,6 +337,12 @@ mod tests {
                 "amqps://app:pw@rabbit/shop#fail-fast=vhost",
                 "amqps://app@rabbit/shop",
             ),
+            ("grpc://api:50051#service=shop.Cart", "grpc://api:50051"),
+            ("grpcs://api", "grpcs://api"),
+            ("unix:///run/app.sock#http=/health", "unix:///run/app.sock"),
+            ("file:///data/ready#nonempty", "file:///data/ready"),
+            ("exec:sh -c 'exit 0'", "exec:sh -c 'exit 0'"),
+            ("EXEC:sh --password=pw", "exec:sh --password=redacted"),
         ];
         for (input, shown) in cases {
             let target = Target::parse(input).unwrap_or_else(|e| panic!("{input}: {e:#}"));
@@ -312,7 +357,7 @@ mod tests {
             ("db", "expected a URL"),
             (
                 "htp://db:80",
-                "unknown scheme 'htp' (expected one of tcp, http, https, postgres, postgresql, dns, k8s, mysql, mariadb, redis, rediss, amqp, amqps)",
+                "unknown scheme 'htp' (expected one of tcp, http, https, postgres, postgresql, dns, k8s, mysql, mariadb, redis, rediss, amqp, amqps, grpc, grpcs, unix, file, exec)",
             ),
             ("tcp://db", "missing port"),
             ("tcp://:80", "empty host"),
@@ -322,6 +367,12 @@ mod tests {
             ("tcp://u:secret@db:80", "credentials"),
             ("http://db/#status=600", "status"),
             ("http://db/#nope=1", "unknown option 'nope'"),
+            ("file://data/ready", "expected an absolute path"),
+            ("unix://run/app.sock", "expected an absolute path"),
+            ("exec:", "empty command"),
+            ("exec:sh -c 'exit", "unclosed single quote"),
+            ("exec:mysqladmin --password=secret | x", "'|' means a pipe"),
+            ("grpc://api", "missing port"),
         ];
         for (input, expected) in cases {
             let message = format!("{:#}", Target::parse(input).expect_err(input));
@@ -346,6 +397,14 @@ mod tests {
             "rediss://",
             "amqp://",
             "amqps://",
+            "grpc://",
+            "grpcs://",
+            "unix://",
+            "file://",
+            "exec:",
+            "'",
+            "\"",
+            "\\",
             "x://",
             "://",
             "user",

@@ -1,7 +1,13 @@
 //! Targets written as URLs (every kind but postgres, whose libpq URIs may name several
-//! hosts): the URL itself, and holdup's options from its fragment.
+//! hosts, and exec): the URL itself, holdup's options from its fragment, and the host and
+//! port or local path it names.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt as _;
+use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
+use percent_encoding::percent_decode_str;
 use url::Url;
 
 use super::options::Options;
@@ -26,4 +32,32 @@ pub fn host_and_port(url: &Url, example: &str) -> Result<(String, u16)> {
         (None, _) => bail!("missing host (expected {example})"),
         (Some(_), None) => bail!("missing port (expected {example})"),
     }
+}
+
+/// The absolute path that a `file:///…` or `unix:///…` URL names (percent-decoded, so
+/// `%20` is a space and `%23` a `#`). Only three slashes, or `//localhost/`, are taken: a
+/// relative path depends on the directory holdup happens to start in, and `scheme://name/…`
+/// would make `name` a host, which a local path cannot have.
+pub fn local_path(text: &str, url: &Url, example: &str) -> Result<PathBuf> {
+    let after_scheme = text.split_once(':').map_or("", |(_, rest)| rest);
+    let host = url.host_str().unwrap_or_default();
+    if !after_scheme.starts_with("//") || !(host.is_empty() || host == "localhost") {
+        bail!(
+            "expected an absolute path, as {example} (three slashes); a relative path is not taken"
+        );
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.port().is_some() {
+        bail!("a local path has no user, password or port (expected {example})");
+    }
+    if url.query().is_some() {
+        bail!("a local path has no query: write '?' as %3F (expected {example})");
+    }
+    let path: Vec<u8> = percent_decode_str(url.path()).collect();
+    if path.is_empty() {
+        bail!("missing path (expected {example})");
+    }
+    if path.contains(&0) {
+        bail!("a path cannot hold a NUL byte (%00)");
+    }
+    Ok(PathBuf::from(OsString::from_vec(path)))
 }

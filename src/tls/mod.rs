@@ -124,6 +124,31 @@ pub fn client_config_with_identity(
     }
 }
 
+/// Why a TLS handshake made with tokio-rustls failed, in words: the refusal rustls reports
+/// (a certificate not trusted, an alert), or else what happened to the connection.
+pub fn handshake_error_words(error: &std::io::Error) -> String {
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(refused) => error_words(refused),
+        None => crate::words::io_error_words(error),
+    }
+}
+
+/// The name a server's certificate is checked against: a DNS name, or an IP address.
+pub fn server_name(host: &str) -> Result<ServerName<'static>> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .unwrap_or(host);
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => Ok(ServerName::IpAddress(ip.into())),
+        Err(_) => ServerName::try_from(bare.to_string())
+            .map_err(|_| anyhow::anyhow!("'{bare}' is not a valid TLS server name")),
+    }
+}
+
 /// A configuration that trusts no one, for clients that must never do TLS (plain http://
 /// targets, whose redirects are not followed) but whose HTTP library still wants one.
 pub fn trusting_nothing() -> Result<ClientConfig> {

@@ -1,7 +1,7 @@
 //! The shipped static binary in an empty root: a chroot holding nothing but /holdup (no
 //! dynamic loader, no libc, no /dev, no /proc, no CA store), plus a CA file, /etc/hosts
 //! or /etc/resolv.conf when a test puts one there. What must work there: tcp, http(s),
-//! postgres and dns targets (real servers on loopback), retries (whose jitter needs random
+//! postgres, dns, exec, unix and file targets (real servers on loopback), retries (whose jitter needs random
 //! numbers without /dev/urandom), built-in TLS roots and CA files, names from /etc/hosts
 //! and through /etc/resolv.conf, and a reason when a name cannot be resolved for lack of
 //! /etc/resolv.conf.
@@ -112,6 +112,29 @@ fn tcp_and_http_targets_wait_and_become_ready_in_an_empty_root() {
         .stderr_lacks("panicked");
     // Nothing was needed, and nothing was written.
     assert_eq!(root.listing(), ["holdup"]);
+}
+
+/// A command runs with no /dev/null to give it as stdin, and is waited for without /proc;
+/// a socket and a file are looked at with nothing but the kernel.
+#[test]
+fn exec_unix_and_file_targets_in_an_empty_root() {
+    let Some(root) = EmptyRoot::new("exec_unix_and_file_targets_in_an_empty_root") else {
+        return;
+    };
+    std::fs::create_dir(root.inside("/run")).unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind(root.inside("/run/app.sock")).unwrap();
+    root.holdup(&[
+        "exec:/holdup --version",
+        "unix:///run/app.sock",
+        "file:///holdup#type=file&nonempty",
+    ])
+    .run()
+    .code(0)
+    .stderr_lacks("panicked");
+    root.holdup(&["exec:/holdup --no-such-flag", "-t", "300ms"])
+        .run()
+        .code(1)
+        .stderr_has("exited with status 2: ");
 }
 
 #[test]

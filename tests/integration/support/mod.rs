@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod dns;
 pub mod docker;
+pub mod grpc;
 pub mod kube;
 pub mod mariadb;
 pub mod net;
@@ -61,6 +62,52 @@ pub fn need<T>(test: &str, prerequisite: Result<T, String>) -> Option<T> {
             None
         }
     }
+}
+
+/// The user (uid and gid) that tests run holdup as to see a permission denied: root is let
+/// in everywhere.
+pub const NOBODY: u32 = 65534;
+
+/// holdup run as [`NOBODY`] (by setpriv, with no supplementary groups); needs root.
+#[track_caller]
+pub fn holdup_as_nobody(test: &str) -> Option<Holdup> {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let root = unsafe { libc::geteuid() } == 0;
+    let root = if root {
+        Ok(())
+    } else {
+        Err("needs root, to run holdup as another user".to_string())
+    };
+    need(test, root)?;
+    let user = format!("--reuid={NOBODY}");
+    let group = format!("--regid={NOBODY}");
+    Some(Holdup::wrapped_in(
+        "setpriv",
+        &[&user, &group, "--clear-groups"],
+    ))
+}
+
+/// Asserts that [`NOBODY`] really is refused `test_flag` (`-r`, `-w`, `-x` of test(1)) on
+/// `path`: a test of a permission denied must not pass by accident.
+#[track_caller]
+pub fn assert_nobody_is_refused(test_flag: &str, path: &std::path::Path) {
+    let allowed = Command::new("setpriv")
+        .args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+            "test",
+            test_flag,
+        ])
+        .arg(path)
+        .status()
+        .expect("setpriv runs")
+        .success();
+    assert!(
+        !allowed,
+        "uid {NOBODY} is not refused {test_flag} on {}",
+        path.display()
+    );
 }
 
 /// Waits for `child` to end, until `limit`; `None` if it is still running then.

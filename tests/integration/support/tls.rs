@@ -248,6 +248,35 @@ where
     }
 }
 
+/// Serves HTTP/1.1 on a Unix socket made at `path` (as a Docker engine or php-fpm does),
+/// answering every request with `answer`; stops when the runtime returned is dropped.
+pub fn serve_unix<A, B>(path: &Path, answer: A) -> tokio::runtime::Runtime
+where
+    A: Fn(Request<Incoming>, Connection) -> Response<B> + Send + Sync + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(async { tokio::net::UnixListener::bind(path) })
+        .unwrap();
+    let answer = Arc::new(answer);
+    runtime.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let plain = Connection {
+                client_certificate: false,
+            };
+            tokio::spawn(serve_connection(stream, plain, answer.clone()));
+        }
+    });
+    runtime
+}
+
 async fn serve_connection<S, A, B>(stream: S, connection: Connection, answer: Arc<A>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
