@@ -7,16 +7,18 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
+use crate::board::Board;
 use crate::cli::Config;
 use crate::exec::replace_process;
 use crate::exit;
 use crate::log::{self, Verbosity, human, millis};
 use crate::net::Net;
 use crate::plan;
-use crate::schedule::{self, Board, Outcome, attempts};
+use crate::schedule::attempts;
 use crate::usage::{self, Parsed};
+use crate::wait::{self, Goal, Outcome, Until};
 
 /// Runs holdup on the command line `argv` (the program name first) and returns the exit
 /// code; with a command, returns only if exec fails.
@@ -81,8 +83,25 @@ async fn wait(config: &Config) -> Result<u8> {
     let start = Instant::now();
     let deadline = config.timeout.map(|timeout| start + timeout);
     let board = Board::new(config.targets.len());
-    let waiting = schedule::wait_all(
+    let goals: Vec<Goal> = config
+        .targets
+        .iter()
+        .map(|target| {
+            let asked = target.wait_options();
+            Goal {
+                stable: asked.stable.unwrap_or(config.stable),
+                down: asked.down,
+            }
+        })
+        .collect();
+    let until = Until {
+        min_ready: config.min_ready,
+        once: config.once,
+    };
+    let waiting = wait::wait(
         &config.targets,
+        &goals,
+        until,
         &config.schedule,
         deadline,
         &board,
@@ -123,10 +142,46 @@ mod libc_signal {
 /// Says how the wait ended, one line per target that is not ready; returns the exit code.
 fn report(config: &Config, board: &Board, outcome: Outcome, elapsed: Duration) -> u8 {
     match outcome {
-        Outcome::Ready => exit::READY,
-        Outcome::DeadlinePassed => {
-            // Said with the timeout the user gave, which is what they will look for.
-            let waited = config.timeout.unwrap_or(elapsed);
+        Outcome::Ready => {
+            let ready = board.ready();
+            for (index, target) in config.targets.iter().enumerate() {
+                let record = board.record(index);
+                if !record.not_needed {
+                    continue;
+                }
+                let tries = record.attempts_started();
+                info!(
+                    event = "not_needed",
+                    target = %target,
+                    error = %record.reason(),
+                    attempts = tries,
+                    elapsed_ms = millis(elapsed),
+                    "{target} not needed: {ready} of {} targets ready; it was not: {} ({})",
+                    config.targets.len(),
+                    record.reason(),
+                    attempts(tries)
+                );
+            }
+            exit::READY
+        }
+        Outcome::DeadlinePassed | Outcome::Tried => {
+            // Said with the timeout the user gave, which is what they will look for; with
+            // --once, the one attempt is what there was.
+            let waited = match outcome {
+                Outcome::Tried => String::new(),
+                _ => format!(" after {}", human(config.timeout.unwrap_or(elapsed))),
+            };
+            let ready = board.ready();
+            if config.min_ready < config.targets.len() {
+                error!(
+                    event = "too_few",
+                    ready,
+                    needed = config.min_ready,
+                    "{ready} of {} targets ready; {} needed",
+                    config.targets.len(),
+                    config.min_ready
+                );
+            }
             for (index, target) in config.targets.iter().enumerate() {
                 let record = board.record(index);
                 if record.ready_after.is_some() {
@@ -140,8 +195,7 @@ fn report(config: &Config, board: &Board, outcome: Outcome, elapsed: Duration) -
                     error = %reason,
                     attempts = tries,
                     elapsed_ms = millis(elapsed),
-                    "{target} not ready after {}: {reason} ({})",
-                    human(waited),
+                    "{target} not ready{waited}: {reason} ({})",
                     attempts(tries)
                 );
             }

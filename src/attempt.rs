@@ -30,6 +30,8 @@ struct Doing {
     step: String,
     /// Set while the attempt waits, on a healthy connection, for its target to change.
     waiting: Option<String>,
+    /// What the server answered, once it did: kept through later steps.
+    answered: Option<String>,
 }
 
 impl Stage {
@@ -62,5 +64,23 @@ impl Stage {
             .lock()
             .ok()
             .and_then(|current| current.waiting.clone())
+    }
+
+    /// Something answered: the attempt reached a server (or a file, a program) and `what`
+    /// says what it found ("accepted a connection on 10.0.0.5:5432", "status 503"). A
+    /// `#down` target reports it as what still answers; a failure that comes after it is
+    /// told apart from one where nothing was there.
+    pub fn answered(&self, what: impl Into<String>) {
+        if let Ok(mut current) = self.0.lock() {
+            current.answered = Some(what.into());
+        }
+    }
+
+    /// What [`Stage::answered`] last recorded.
+    pub fn answer(&self) -> Option<String> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|current| current.answered.clone())
     }
 }

@@ -18,7 +18,9 @@ fn after_help() -> String {
     format!(
         "Targets:\n{}\
 Options go in the URL fragment, e.g. http://api:8080/health#status=200&body=ok;
-see the README for every option.
+see the README for every option. Any target also takes #stable=N (ready only after N
+attempts in a row) and #down (ready once it no longer answers); an exec: command takes
+them as its last word: exec:pg_isready -h db #stable=3.
 
 HOLDUP_WAIT_FOR holds targets separated by white space or commas. A comma starts a
 new target only when what follows is scheme://... or HOST:PORT (HOST a name with a
@@ -28,7 +30,7 @@ number); any other comma belongs to the target, as in ?t=10:30,11:45 or
 A word that starts with exec: begins a command, which takes the rest of its line:
 put it last on its line, or each target on a line of its own.
 
-Exit codes: 0 ready, 1 deadline passed, 2 usage error, 3 permanent failure,
+Exit codes: 0 ready, 1 deadline passed (--once: not ready), 2 usage error, 3 permanent failure,
 126/127 CMD cannot be run / not found, 128+N stopped by signal N.",
         probe::help()
     )
@@ -60,13 +62,42 @@ pub struct Args {
     #[arg(long, env = "HOLDUP_INTERVAL", value_name = "DURATION", allow_hyphen_values = true, default_value = "100ms", value_parser = positive_duration)]
     pub interval: Duration,
 
-    /// Once a target has been waited on this long, its delay doubles with every attempt.
-    #[arg(long, env = "HOLDUP_BACKOFF_AFTER", value_name = "DURATION", allow_hyphen_values = true, default_value = "3s", value_parser = duration)]
+    /// Once a target has been waited on this long, its delay doubles with every attempt, up
+    /// to --steady-interval.
+    #[arg(long, env = "HOLDUP_BACKOFF_AFTER", value_name = "DURATION", allow_hyphen_values = true, default_value = "1500ms", value_parser = duration)]
     pub backoff_after: Duration,
+
+    /// Delay between attempts after the backoff, until --slow-after (kept between
+    /// --interval and --max-interval).
+    #[arg(long, env = "HOLDUP_STEADY_INTERVAL", value_name = "DURATION", allow_hyphen_values = true, default_value = "700ms", value_parser = positive_duration)]
+    pub steady_interval: Duration,
+
+    /// Once a target has been waited on this long, its delay doubles again, up to
+    /// --max-interval.
+    #[arg(long, env = "HOLDUP_SLOW_AFTER", value_name = "DURATION", allow_hyphen_values = true, default_value = "2m", value_parser = duration)]
+    pub slow_after: Duration,
 
     /// Longest delay between two attempts (each delay is randomised by ±20%).
     #[arg(long, env = "HOLDUP_MAX_INTERVAL", value_name = "DURATION", allow_hyphen_values = true, default_value = "2s", value_parser = positive_duration)]
     pub max_interval: Duration,
+
+    /// One attempt per target, then exit (0 all ready, 1 not): for health checks and
+    /// probes. With #stable=N, up to N attempts in a row.
+    #[arg(long, env = "HOLDUP_ONCE", value_parser = BoolishValueParser::new())]
+    pub once: bool,
+
+    /// A target is ready only after N successful attempts in a row, spaced by --interval
+    /// (the default of every target; #stable=N on one target).
+    #[arg(long, env = "HOLDUP_STABLE", value_name = "N", default_value = "1", value_parser = stable)]
+    pub stable: u32,
+
+    /// Ready as soon as N of the targets are; the others are stopped, "not needed".
+    #[arg(long, env = "HOLDUP_MIN_READY", value_name = "N", value_parser = min_ready, conflicts_with = "any")]
+    pub min_ready: Option<usize>,
+
+    /// Ready as soon as any one target is (--min-ready 1).
+    #[arg(long, env = "HOLDUP_ANY", value_parser = BoolishValueParser::new())]
+    pub any: bool,
 
     /// Log format on stderr.
     #[arg(
@@ -108,6 +139,12 @@ pub struct Config {
     /// None: wait forever.
     pub timeout: Option<Duration>,
     pub schedule: Schedule,
+    /// One chance per target.
+    pub once: bool,
+    /// `--stable`: attempts in a row, for targets without `#stable=N`.
+    pub stable: u32,
+    /// Targets that must be ready: all of them, unless `--min-ready` or `--any`.
+    pub min_ready: usize,
     pub command: Vec<OsString>,
     pub dry_run: bool,
 }
@@ -157,16 +194,33 @@ impl Args {
                 humantime::format_duration(self.interval)
             );
         }
+        let min_ready = match (self.min_ready, self.any) {
+            (Some(count), _) => count,
+            (None, true) => 1,
+            (None, false) => targets.len(),
+        };
+        if min_ready > targets.len() {
+            bail!(
+                "{} {min_ready} asks for more targets than the {} given",
+                self.named("min_ready"),
+                targets.len()
+            );
+        }
         Ok(Config {
-            targets,
             timeout: Some(self.timeout).filter(|timeout| !timeout.is_zero()),
             schedule: Schedule {
                 interval: self.interval,
                 backoff_after: self.backoff_after,
+                steady_interval: self.steady_interval,
+                slow_after: self.slow_after,
                 max_interval: self.max_interval,
                 attempt_timeout: self.attempt_timeout,
                 jitter: JITTER,
             },
+            targets,
+            once: self.once,
+            stable: self.stable,
+            min_ready,
             command: self.command,
             dry_run: self.dry_run,
         })
@@ -244,6 +298,23 @@ fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|_| {
         format!("'{text}' is not a duration (expected e.g. 500ms, 30s, 2m, or a number of seconds)")
     })
+}
+
+/// `--stable N`: 1 or more.
+fn stable(text: &str) -> Result<u32, String> {
+    probe::parse_stable(text).map_err(|_| {
+        format!("'{text}' is not a count of attempts in a row (expected a whole number, 1 or more)")
+    })
+}
+
+/// `--min-ready N`: 1 or more.
+fn min_ready(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(count) if count >= 1 => Ok(count),
+        _ => Err(format!(
+            "'{text}' is not a number of targets (expected a whole number, 1 or more)"
+        )),
+    }
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {
@@ -381,7 +452,12 @@ mod tests {
             .unwrap();
         assert_eq!(config.timeout, Some(Duration::from_secs(60)));
         assert_eq!(config.schedule.interval, Duration::from_millis(100));
-        assert_eq!(config.schedule.backoff_after, Duration::from_secs(3));
+        assert_eq!(config.schedule.backoff_after, Duration::from_millis(1_500));
+        assert_eq!(config.schedule.steady_interval, Duration::from_millis(700));
+        assert_eq!(config.schedule.slow_after, Duration::from_secs(120));
+        assert!(!config.once);
+        assert_eq!(config.stable, 1);
+        assert_eq!(config.min_ready, 1);
         assert_eq!(config.schedule.max_interval, Duration::from_secs(2));
         assert_eq!(config.schedule.attempt_timeout, Duration::from_secs(5));
         assert!(config.command.is_empty());
@@ -400,6 +476,9 @@ mod tests {
             &["-w", "db:5432", "--interval", "0"],
             &["-w", "db:5432", "--log-format", "xml"],
             &["-w", "db:5432", "-q", "-v"],
+            &["-w", "db:5432", "--stable", "0"],
+            &["-w", "db:5432", "--min-ready", "0"],
+            &["-w", "db:5432", "--min-ready", "1", "--any"],
             &["--bogus"],
         ] {
             let error = parse(args).expect_err(&format!("{args:?}"));
@@ -419,5 +498,23 @@ mod tests {
             checked(&["-w", "db:1", "--interval", "3s", "--max-interval", "1s"])
                 .contains("shorter than --interval")
         );
+        assert_eq!(
+            checked(&["-w", "db:1", "-w", "db:2", "--min-ready", "3"]),
+            "--min-ready 3 asks for more targets than the 2 given"
+        );
+    }
+
+    #[test]
+    fn any_and_min_ready() {
+        let config = |args: &[&str]| parse(args).unwrap().into_config(None).unwrap();
+        assert_eq!(config(&["a:1", "b:2", "c:3"]).min_ready, 3);
+        assert_eq!(config(&["a:1", "b:2", "c:3", "--any"]).min_ready, 1);
+        assert_eq!(
+            config(&["a:1", "b:2", "c:3", "--min-ready", "2"]).min_ready,
+            2
+        );
+        let once = config(&["a:1", "--once", "--stable", "3"]);
+        assert!(once.once);
+        assert_eq!(once.stable, 3);
     }
 }

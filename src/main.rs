@@ -5,6 +5,7 @@
 
 mod app;
 mod attempt;
+mod board;
 mod cli;
 mod exec;
 mod exit;
@@ -18,6 +19,7 @@ mod redact;
 mod schedule;
 mod tls;
 mod usage;
+mod wait;
 mod words;
 
 use std::process::ExitCode;

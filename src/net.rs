@@ -138,7 +138,11 @@ impl Net {
         stage.set(format!("resolving {host}"));
         let addresses = interleave_families(self.resolve(host, port).await?);
         stage.set(format!("connecting to {}", list(&addresses)));
-        connect_any(&addresses, TcpStream::connect).await
+        let stream = connect_any(&addresses, TcpStream::connect).await?;
+        if let Ok(peer) = stream.peer_addr() {
+            stage.answered(format!("{peer} accepts connections"));
+        }
+        Ok(stream)
     }
 }
 

@@ -65,7 +65,31 @@ fn schedule(config: &Config) -> Vec<(&'static str, String)> {
         ("attempt timeout", human(schedule.attempt_timeout)),
         ("interval", human(schedule.interval)),
         ("backoff after", human(schedule.backoff_after)),
+        ("steady interval", human(schedule.steady_interval)),
+        ("slow after", human(schedule.slow_after)),
         ("max interval", human(schedule.max_interval)),
+        ("stable", config.stable.to_string()),
+        (
+            "ready when",
+            if config.min_ready == config.targets.len() {
+                "all targets are ready".to_string()
+            } else {
+                format!(
+                    "{} of {} targets are ready",
+                    config.min_ready,
+                    config.targets.len()
+                )
+            },
+        ),
+        (
+            "attempts",
+            if config.once {
+                "one per target (--once)"
+            } else {
+                "until ready or the deadline"
+            }
+            .to_string(),
+        ),
         ("jitter", format!("±{:.0}%", schedule.jitter * 100.0)),
     ]
 }

@@ -103,7 +103,9 @@ impl File {
         tokio::task::spawn_blocking(move || look(&path, kind, nonempty, contains.as_deref()))
             .await
             .map_err(|error| anyhow!("cannot look at the path: {error}"))?
-            .map_err(|reason| anyhow!(reason).into())
+            .map_err(|reason| anyhow!(reason))?;
+        stage.answered(format!("{} is there", self.path.display()));
+        Ok(())
     }
 
     pub fn plan(&self) -> Plan {

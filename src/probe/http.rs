@@ -125,6 +125,7 @@ impl Http {
             .await
             .map_err(|error| anyhow!(describe(&error, &self.authority)))?;
         let status = response.status();
+        stage.answered(format!("HTTP {}", status_words(status)));
         if !self.statuses.contains(status) {
             return Err(
                 anyhow!("HTTP {} (expected {})", status_words(status), self.statuses).into(),

@@ -35,7 +35,7 @@ use crate::attempt::{Failure, Stage};
 use crate::net::Net;
 use crate::redact;
 
-pub use self::options::Plan;
+pub use self::options::{Plan, WaitOptions, parse_stable};
 
 /// One kind of target, as the table lists it.
 pub struct Kind {
@@ -162,6 +162,8 @@ kinds! {
 /// One thing to wait for, as given on the command line.
 pub struct Target {
     probe: Probe,
+    /// `#stable=N` and `#down`, for the scheduler.
+    wait: WaitOptions,
     /// The target as it may be shown: without password or options.
     shown: String,
 }
@@ -201,10 +203,16 @@ impl Target {
                     known.join(", ")
                 )
             })?;
-        let probe = (kind.parse)(text)?;
+        let (text, wait) = if scheme == "exec" {
+            options::take_trailing_wait_options(text)?
+        } else {
+            options::take_wait_options(text)?
+        };
+        let probe = (kind.parse)(&text)?;
         Ok(Target {
             shown: probe.shown(),
             probe,
+            wait,
         })
     }
 
@@ -213,9 +221,21 @@ impl Target {
         self.probe.check(net, stage).await
     }
 
-    /// What an attempt would use, for `--dry-run`.
+    /// What an attempt would use, for `--dry-run`, with what the target asks of the wait.
     pub fn plan(&self) -> Plan {
-        self.probe.plan()
+        let mut plan = self.probe.plan();
+        if let Some(stable) = self.wait.stable {
+            plan.push(("stable", stable.to_string()));
+        }
+        if self.wait.down {
+            plan.push(("down", "true".to_string()));
+        }
+        plan
+    }
+
+    /// `#stable=N` and `#down`, as given on this target.
+    pub fn wait_options(&self) -> WaitOptions {
+        self.wait
     }
 }
 

@@ -131,6 +131,106 @@ impl Options {
     }
 }
 
+/// What any target may ask of the wait, whatever its kind: `#stable=N` (ready only after
+/// N attempts in a row) and `#down` (ready when an attempt fails). The scheduler reads
+/// them; the kind never sees them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitOptions {
+    pub stable: Option<u32>,
+    pub down: bool,
+}
+
+/// The names of [`WaitOptions`], as `unknown option` messages list them.
+pub const WAIT_OPTIONS: &[&str] = &["stable", "down"];
+
+/// Takes the [`WaitOptions`] out of the fragment of `text` (after its first `#`), and
+/// returns the text with the kind's own options left as they were typed.
+pub fn take_wait_options(text: &str) -> Result<(String, WaitOptions)> {
+    let Some((head, fragment)) = text.split_once('#') else {
+        return Ok((text.to_string(), WaitOptions::default()));
+    };
+    let mut wait = WaitOptions::default();
+    let mut kept = Vec::new();
+    let mut seen = Vec::new();
+    for item in fragment.split('&').filter(|item| !item.is_empty()) {
+        let (name, value) = item.split_once('=').unwrap_or((item, ""));
+        let name = decode(name)?;
+        if !WAIT_OPTIONS.contains(&name.as_str()) {
+            kept.push(item);
+            continue;
+        }
+        if seen.contains(&name) {
+            bail!("option '{name}' is given twice; give it once");
+        }
+        let value = decode(value)?;
+        match name.as_str() {
+            "stable" => wait.stable = Some(stable_count(&value)?),
+            _ => {
+                wait.down = match value.as_str() {
+                    "" | "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    other => bail!(
+                        "option 'down' is a switch: give 'down' or 'down=false', not '{other}'"
+                    ),
+                }
+            }
+        }
+        seen.push(name);
+    }
+    let text = if kept.is_empty() {
+        head.to_string()
+    } else {
+        format!("{head}#{}", kept.join("&"))
+    };
+    Ok((text, wait))
+}
+
+/// The same for a command (`exec:`), whose words may hold `#`: only a last word of its
+/// own that starts with `#` holds options, which a POSIX shell would take for a comment
+/// and holdup refuses otherwise (`exec:pg_isready -h db #stable=3`).
+pub fn take_trailing_wait_options(text: &str) -> Result<(String, WaitOptions)> {
+    let trimmed = text.trim_end();
+    let Some(start) = trimmed.rfind(char::is_whitespace) else {
+        return Ok((text.to_string(), WaitOptions::default()));
+    };
+    let (command, word) = trimmed.split_at(start);
+    let word = word.trim_start();
+    // Inside quotes, `#` is the command's: leave it to the command's own parser.
+    if !word.starts_with('#') || word.contains(['\'', '"', '\\']) {
+        return Ok((text.to_string(), WaitOptions::default()));
+    }
+    let (rest, wait) = take_wait_options(word)?;
+    if !rest.is_empty() {
+        let unknown = word
+            .trim_start_matches('#')
+            .split('&')
+            .find(|item| {
+                let name = item.split_once('=').map_or(*item, |(name, _)| name);
+                !WAIT_OPTIONS.contains(&name)
+            })
+            .unwrap_or(word);
+        bail!(
+            "unknown option '{unknown}': after an exec: command, a last word #... holds only \
+             stable=N and down (a '#' of the command's own goes in quotes)"
+        );
+    }
+    Ok((command.trim_end().to_string(), wait))
+}
+
+fn stable_count(text: &str) -> Result<u32> {
+    match text.parse::<u32>() {
+        Ok(count) if count >= 1 => Ok(count),
+        _ => bail!(
+            "invalid option 'stable={text}': expected a whole number of attempts in a row, 1 or more (stable=3)"
+        ),
+    }
+}
+
+/// `--stable N`, checked as `#stable=N` is.
+pub fn parse_stable(text: &str) -> Result<u32> {
+    stable_count(text.trim())
+}
+
 fn decode(text: &str) -> Result<String> {
     match percent_decode_str(text).decode_utf8() {
         Ok(decoded) => Ok(decoded.into_owned()),
@@ -174,6 +274,75 @@ mod tests {
             let message = format!("{:#}", error.expect_err(fragment));
             assert!(message.contains(expected), "{fragment}: {message}");
         }
+    }
+
+    #[test]
+    fn wait_options_come_out_of_any_fragment() {
+        let cases: &[(&str, &str, Option<u32>, bool)] = &[
+            ("tcp://db:5432", "tcp://db:5432", None, false),
+            ("tcp://db:5432#down", "tcp://db:5432", None, true),
+            (
+                "http://x/#status=200&stable=3&body=ok",
+                "http://x/#status=200&body=ok",
+                Some(3),
+                false,
+            ),
+            ("http://x/#stable=2&down=true", "http://x/", Some(2), true),
+            ("http://x/#down=false", "http://x/", None, false),
+            (
+                "k8s://job/x#deleted&down",
+                "k8s://job/x#deleted",
+                None,
+                true,
+            ),
+        ];
+        for (input, rest, stable, down) in cases {
+            let (text, wait) = take_wait_options(input).unwrap();
+            assert_eq!(
+                (text.as_str(), wait.stable, wait.down),
+                (*rest, *stable, *down),
+                "{input}"
+            );
+        }
+        for (input, expected) in [
+            ("tcp://db:1#stable=0", "1 or more"),
+            ("tcp://db:1#stable=x", "stable=x"),
+            ("tcp://db:1#stable", "stable="),
+            ("tcp://db:1#down=maybe", "is a switch"),
+            ("tcp://db:1#down&down", "given twice"),
+        ] {
+            let message = format!("{:#}", take_wait_options(input).expect_err(input));
+            assert!(message.contains(expected), "{input}: {message}");
+        }
+    }
+
+    #[test]
+    fn wait_options_after_a_command() {
+        let cases: &[(&str, &str, Option<u32>, bool)] = &[
+            ("exec:true", "exec:true", None, false),
+            (
+                "exec:pg_isready -h db #stable=3",
+                "exec:pg_isready -h db",
+                Some(3),
+                false,
+            ),
+            ("exec:check #down&stable=2  ", "exec:check", Some(2), true),
+            ("exec:echo a#b", "exec:echo a#b", None, false),
+            ("exec:sh -c 'x #down'", "exec:sh -c 'x #down'", None, false),
+        ];
+        for (input, rest, stable, down) in cases {
+            let (text, wait) = take_trailing_wait_options(input).unwrap();
+            assert_eq!(
+                (text.as_str(), wait.stable, wait.down),
+                (*rest, *stable, *down),
+                "{input}"
+            );
+        }
+        let message = format!(
+            "{:#}",
+            take_trailing_wait_options("exec:check #down&x=1").unwrap_err()
+        );
+        assert!(message.contains("unknown option 'x=1'"), "{message}");
     }
 
     #[test]

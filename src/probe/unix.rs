@@ -72,6 +72,7 @@ impl Unix {
             UnixStream::connect(&self.path)
                 .await
                 .map_err(|error| anyhow!(connect_words(&self.path, &error)))?;
+            stage.answered(format!("{shown} accepts connections"));
             return Ok(());
         };
         let client = self.client(net)?;
@@ -83,6 +84,7 @@ impl Unix {
             }
         })?;
         let status = response.status();
+        stage.answered(format!("HTTP {} over {shown}", status_words(status)));
         if !statuses.contains(status) {
             return Err(anyhow!(
                 "HTTP {} (expected {statuses}) from GET {} over {shown}",

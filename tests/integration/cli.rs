@@ -492,7 +492,7 @@ fn dry_run_shows_every_setting_with_its_default() {
         .stderr_has("holdup: resolver: from=")
         .stderr_has("; nameservers=")
         .stderr_has("; ndots=")
-        .stderr_has("holdup: schedule: timeout=1m 30s; attempt timeout=5s; interval=100ms; backoff after=3s; max interval=2s; jitter=±20%")
+        .stderr_has("holdup: schedule: timeout=1m 30s; attempt timeout=5s; interval=100ms; backoff after=1s 500ms; steady interval=700ms; slow after=2m; max interval=2s; stable=1; ready when=all targets are ready; attempts=until ready or the deadline; jitter=±20%")
         .stderr_has("then run ./server");
 
     let json = holdup()

@@ -169,13 +169,13 @@ impl Dns {
                 answers.push(value);
             }
         }
-        self.judge(&answers).map_err(|problem| {
-            let said = match source {
-                Source::Dns(name) => format!("{} {} answered", self.asked, shown_name(&name)),
-                Source::Hosts => format!("/etc/hosts gives {}", self.given_name()),
-            };
-            anyhow!("{said} {}; {problem}", list(&answers)).into()
-        })
+        let said = match source {
+            Source::Dns(name) => format!("{} {} answered", self.asked, shown_name(&name)),
+            Source::Hosts => format!("/etc/hosts gives {}", self.given_name()),
+        };
+        stage.answered(format!("{said} {}", list(&answers)));
+        self.judge(&answers)
+            .map_err(|problem| anyhow!("{said} {}; {problem}", list(&answers)).into())
     }
 
     pub fn plan(&self) -> Plan {

@@ -72,6 +72,7 @@ impl Exec {
             .await
             .map_err(|error| anyhow!("cannot run {name}: {}", io_error_words(&error)))?;
         if status.success() {
+            stage.answered(format!("{name} exits 0"));
             return Ok(());
         }
         let status = status_words(status);

@@ -188,7 +188,11 @@ impl Grpc {
                 }
             }
         };
-        self.judge(answer.map_err(|reason| anyhow!(reason))?)
+        let answer = answer.map_err(|reason| anyhow!(reason))?;
+        if answer == Answer::Health(wire::SERVING) {
+            stage.answered("the health service answers SERVING");
+        }
+        self.judge(answer)
     }
 
     pub fn plan(&self) -> Plan {
