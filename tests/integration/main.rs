@@ -16,6 +16,7 @@ mod k8s;
 mod k8s_exec;
 mod k8s_objects;
 mod mixed;
+mod modes;
 mod mysql;
 mod postgres;
 mod redis;
