@@ -152,6 +152,14 @@ where
     }
 }
 
+/// Returns once `stage` says its attempt waits on a target that is not ready, looking
+/// every `every`.
+async fn until_waiting(stage: &Stage, every: Duration) {
+    while stage.waiting_reason().is_none() {
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// The loop of one target.
 struct Loop<'a, 'b, T> {
     index: usize,
@@ -199,21 +207,40 @@ impl<'a, T: Display> Loop<'a, '_, T> {
 
             let stage = Stage::default();
             self.board.record_mut(self.index).start(&stage);
-            let result = timeout(budget, check(target, stage.clone())).await;
+            let attempt = check(target, stage.clone());
+            let result = if goal.down {
+                // A long poll that reports its target not ready has done what #down waits
+                // for: there is no need to wait for the poll to time out.
+                timeout(budget, async {
+                    tokio::select! {
+                        result = attempt => Some(result),
+                        () = until_waiting(&stage, schedule.interval) => None,
+                    }
+                })
+                .await
+            } else {
+                timeout(budget, attempt).await.map(Some)
+            };
             // The record is let go before any sleep.
             let delay = {
                 let mut record = self.board.record_mut(self.index);
                 record.finish();
                 let seen = match result {
-                    Ok(Ok(())) => Seen::Up(stage.answer()),
-                    Ok(Err(Failure::Permanent(error))) => {
+                    Ok(Some(Ok(()))) => Seen::Up(stage.answer()),
+                    Ok(Some(Err(Failure::Permanent(error)))) => {
                         record.last_error = Some(format!("{error:#}"));
                         return End::Permanent;
                     }
-                    Ok(Err(Failure::NotReady(error))) => Seen::Down {
+                    Ok(Some(Err(Failure::NotReady(error)))) => Seen::Down {
                         reason: format!("{error:#}"),
                         answered: stage.answer().is_some(),
                         long_poll: false,
+                    },
+                    // A long poll that said its target is not ready: what #down waits for.
+                    Ok(None) => Seen::Down {
+                        reason: stage.waiting_reason().unwrap_or_default(),
+                        answered: true,
+                        long_poll: true,
                     },
                     // A long poll that ran out of time knows why its target is not ready.
                     Err(_) if stage.waiting_reason().is_some() => {
@@ -254,7 +281,7 @@ impl<'a, T: Display> Loop<'a, '_, T> {
                         false,
                         Some(match answer {
                             Some(answer) => format!("still answers: {answer}"),
-                            None => "still answers: the attempt succeeded".to_string(),
+                            None => "still ready (an attempt succeeded)".to_string(),
                         }),
                     ),
                     (
@@ -753,7 +780,7 @@ mod tests {
         assert_eq!(outcome, Outcome::DeadlinePassed);
         assert_eq!(
             board.record(0).reason(),
-            "still answers: the attempt succeeded"
+            "still ready (an attempt succeeded)"
         );
 
         // Answers twice, then refuses.
@@ -763,6 +790,27 @@ mod tests {
         assert_eq!(outcome, Outcome::Ready);
         assert_eq!(board.record(0).attempts, 3);
         assert_eq!(board.record(0).ready_after, Some(ms(200)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn down_ends_a_long_poll_as_soon_as_it_says_not_ready() {
+        let board = Board::new(1);
+        let start = Instant::now();
+        let goal = Goal {
+            stable: 1,
+            down: true,
+        };
+        let watch = |_: &&str, stage: Stage| async move {
+            stage.set("watching");
+            tokio::time::sleep(ms(250)).await;
+            stage.waiting("0 of 1 endpoints ready");
+            std::future::pending::<Result<(), Failure>>().await
+        };
+        let outcome = run(&["a"], goal, ALL_OF_ONE, &schedule(), None, &board, watch).await;
+        assert_eq!(outcome, Outcome::Ready);
+        // Seen at the first look after it was said, one interval apart.
+        assert_eq!(start.elapsed(), ms(300));
+        assert_eq!(board.record(0).attempts, 1);
     }
 
     #[tokio::test(start_paused = true)]

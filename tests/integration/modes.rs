@@ -8,6 +8,7 @@ use std::os::unix::net::UnixListener;
 
 use crate::support::dns::{DnsServer, a};
 use crate::support::grpc::{GrpcServer, Setup};
+use crate::support::kube::{Fixture, Kind, endpoint_slice};
 use crate::support::mariadb::{self, MariaServer};
 use crate::support::net::{ClosedPort, HttpServer};
 use crate::support::postgres::{self, PgServer, free_port};
@@ -392,4 +393,32 @@ fn grpc_up_then_down() {
     let target = format!("grpc://{}", server.address());
     let shown = target.clone();
     up_then_down(&target, &shown, move || drop(server));
+}
+
+#[test]
+fn k8s_down_when_a_service_loses_its_endpoints() {
+    let k8s = Fixture::with_token("token-1");
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", true)]),
+    );
+    let up = k8s.in_pod().args(["--once", "-w", "k8s://db#down"]).run();
+    up.code(1)
+        .stderr_has("k8s://db not ready: still ready (an attempt succeeded) (1 attempt)");
+    k8s.api.put(
+        Kind::EndpointSlice,
+        "shop",
+        endpoint_slice("db", "pg", &[("db-0", false)]),
+    );
+    // The attempt watches for a change; #down ends it as soon as it says "not ready",
+    // long before the 30 s attempt timeout.
+    let down = k8s
+        .in_pod()
+        .args(["--once", "--attempt-timeout", "30s", "-w", "k8s://db#down"])
+        .run();
+    down.code(0)
+        .stderr_has("k8s://db down after")
+        .stderr_has("0 ready endpoints")
+        .took_between(std::time::Duration::ZERO, SOON);
 }
