@@ -180,7 +180,9 @@ impl Target {
             bail!("empty target (expected e.g. tcp://db:5432 or http://api:8080/health)");
         }
         let with_scheme;
-        let text = if is_host_port(text) {
+        // `db:5432#down` too: the fragment holds options, not the port.
+        let bare = text.split_once('#').map_or(text, |(bare, _)| bare);
+        let text = if is_host_port(bare) {
             with_scheme = format!("tcp://{text}");
             &with_scheme
         } else {
@@ -368,6 +370,66 @@ mod tests {
             let target = Target::parse(input).unwrap_or_else(|e| panic!("{input}: {e:#}"));
             assert_eq!(target.to_string(), shown, "{input}");
         }
+    }
+
+    #[test]
+    fn every_kind_takes_stable_and_down() {
+        let cases = [
+            ("tcp://db:5432#down&stable=2", "tcp://db:5432"),
+            ("db:5432#stable=2&down", "tcp://db:5432"),
+            (
+                "http://api/health#status=503&stable=2&down",
+                "http://api/health",
+            ),
+            (
+                "postgres://app:pw@db/app#isready&down&stable=2",
+                "postgres://app@db/app",
+            ),
+            ("dns://db#stable=2&min=2&down", "dns://db"),
+            (
+                "k8s://shop/job/migrate#down&stable=2",
+                "k8s://shop/job/migrate",
+            ),
+            (
+                "mysql://app:pw@db/shop#stable=2&down",
+                "mysql://app@db/shop",
+            ),
+            ("redis://cache#down&stable=2", "redis://cache"),
+            (
+                "amqp://app:pw@rabbit/%2f#down&stable=2",
+                "amqp://app@rabbit/%2f",
+            ),
+            (
+                "grpc://api:50051#service=a&down&stable=2",
+                "grpc://api:50051",
+            ),
+            ("unix:///run/app.sock#down&stable=2", "unix:///run/app.sock"),
+            ("file:///data/lock#down&stable=2", "file:///data/lock"),
+            ("exec:sh -c 'exit 0' #down&stable=2", "exec:sh -c 'exit 0'"),
+        ];
+        for (input, shown) in cases {
+            let target = Target::parse(input).unwrap_or_else(|e| panic!("{input}: {e:#}"));
+            assert_eq!(target.to_string(), shown, "{input}");
+            assert_eq!(
+                target.wait_options(),
+                WaitOptions {
+                    stable: Some(2),
+                    down: true
+                },
+                "{input}"
+            );
+            let plan = target.plan();
+            assert!(
+                plan.contains(&("stable", "2".to_string())),
+                "{input}: {plan:?}"
+            );
+            assert!(
+                plan.contains(&("down", "true".to_string())),
+                "{input}: {plan:?}"
+            );
+        }
+        let plain = Target::parse("tcp://db:5432").unwrap();
+        assert_eq!(plain.wait_options(), WaitOptions::default());
     }
 
     #[test]
