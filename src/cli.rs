@@ -200,9 +200,14 @@ impl Args {
             (None, false) => targets.len(),
         };
         if min_ready > targets.len() {
+            let named = self.named("min_ready");
+            let given = if named.starts_with("--") {
+                format!("{named} {min_ready}")
+            } else {
+                format!("{named}={min_ready}")
+            };
             bail!(
-                "{} {min_ready} asks for more targets than the {} given",
-                self.named("min_ready"),
+                "{given} asks for more targets than the {} given",
                 targets.len()
             );
         }

@@ -280,6 +280,30 @@ fn bad_wait_options_are_usage_errors() {
     ] {
         holdup().args(args).run().code(2).stderr_has(expected);
     }
+    for (variable, value, expected) in [
+        (
+            "HOLDUP_ONCE",
+            "maybe",
+            "HOLDUP_ONCE=maybe: expected true or false",
+        ),
+        (
+            "HOLDUP_STABLE",
+            "x",
+            "HOLDUP_STABLE=x: 'x' is not a count of attempts in a row",
+        ),
+        (
+            "HOLDUP_MIN_READY",
+            "3",
+            "HOLDUP_MIN_READY=3 asks for more targets than the 1 given",
+        ),
+    ] {
+        holdup()
+            .env(variable, value)
+            .arg("db:1")
+            .run()
+            .code(2)
+            .stderr_has(expected);
+    }
 }
 
 #[test]
