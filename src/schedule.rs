@@ -65,7 +65,7 @@ impl<'a> Backoff<'a> {
         let cap = if waited >= schedule.slow_after {
             schedule.max_interval
         } else if waited >= schedule.backoff_after {
-            schedule.steady_interval
+            schedule.steady_interval.min(schedule.max_interval)
         } else {
             return self.delay;
         };
@@ -157,6 +157,17 @@ mod tests {
         let mut backoff = Backoff::new(&schedule);
         assert_eq!(backoff.next(ms(5_000)), ms(1_000));
         assert_eq!(backoff.next(ms(500_000)), ms(1_000));
+    }
+
+    #[test]
+    fn a_steady_interval_above_the_cap_keeps_the_cap() {
+        let schedule = Schedule {
+            max_interval: ms(500),
+            ..schedule()
+        };
+        let mut backoff = Backoff::new(&schedule);
+        let delays: Vec<Duration> = (0..4).map(|_| backoff.next(ms(2_000))).collect();
+        assert_eq!(delays, [ms(200), ms(400), ms(500), ms(500)]);
     }
 
     #[test]
