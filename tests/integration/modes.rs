@@ -446,3 +446,24 @@ fn k8s_down_when_a_service_loses_its_endpoints() {
         .stderr_has("0 ready endpoints")
         .took_between(std::time::Duration::ZERO, SOON);
 }
+
+#[test]
+fn down_and_min_ready_combine() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let answering = format!("tcp://{}#down", listener.local_addr().unwrap());
+    let gone = format!("tcp://{}#down", ClosedPort::new().address());
+    let finished = holdup()
+        .args(["--once", "--any", "-w", &answering, "-w", &gone])
+        .run();
+    finished
+        .code(0)
+        .stderr_has(" down after ")
+        .stderr_has("not needed: 1 of 2 targets ready; it was not: still answers: ");
+    let finished = holdup()
+        .args(["--once", "--min-ready", "2", "-w", &answering, "-w", &gone])
+        .run();
+    finished
+        .code(1)
+        .stderr_has(&format!("{} down after ", gone.trim_end_matches("#down")))
+        .stderr_has(" not ready: still answers: ");
+}
