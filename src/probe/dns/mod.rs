@@ -459,7 +459,7 @@ mod tests {
             ("dns://db?x=1", "no path or query"),
             ("dns://user:pw@db", "no credentials"),
             ("dns://10.0.0.5", "is an IP address"),
-            ("dns://a..b", "not a DNS name"),
+            ("dns://a..b", "empty label"),
         ];
         for (target, expected) in cases {
             let message = format!("{:#}", parse(target).expect_err(target));

@@ -86,6 +86,10 @@ pub fn parse(text: &str) -> Result<Form> {
     raw.extend(url.path_segments().into_iter().flatten());
     if raw.len() > 1 && raw.last() == Some(&"") {
         raw.pop();
+        // `k8s://job/` is a Job whose name is missing, not a Service called "job".
+        if let Some(word) = raw.last().filter(|word| kind_word(word).is_some()) {
+            bail!("missing name after '{word}/' (expected {FORMS})");
+        }
     }
     let segments = raw
         .iter()
