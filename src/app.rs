@@ -14,6 +14,7 @@ use crate::exec::replace_process;
 use crate::exit;
 use crate::log::{self, Verbosity, human, millis};
 use crate::net::Net;
+use crate::pace;
 use crate::plan;
 use crate::schedule::{self, Board, Outcome, attempts};
 use crate::usage::{self, Parsed};
@@ -35,7 +36,7 @@ pub fn run(argv: Vec<OsString>) -> u8 {
         }
     };
     log::init(args.log_format, Verbosity::new(args.quiet, args.verbose));
-    let config = match args.into_config(std::env::var("HOLDUP_WAIT_FOR").ok()) {
+    let mut config = match args.into_config(std::env::var("HOLDUP_WAIT_FOR").ok()) {
         Ok(config) => config,
         Err(error) => {
             error!(event = "usage", error = %format!("{error:#}"), "{error:#}");
@@ -46,6 +47,9 @@ pub fn run(argv: Vec<OsString>) -> u8 {
         plan::show(&config);
         return exit::READY;
     }
+    // Before any socket: a long list of targets needs more than a soft limit of 1,024, and
+    // what the limit allows bounds the attempts in flight.
+    config.schedule.limits.in_flight = pace::in_flight_for(pace::raise_open_files_limit());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

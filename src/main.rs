@@ -11,6 +11,7 @@ mod exit;
 mod http_client;
 mod log;
 mod net;
+mod pace;
 mod paths;
 mod plan;
 mod probe;

@@ -15,6 +15,7 @@ mod http;
 mod k8s;
 mod k8s_exec;
 mod k8s_objects;
+mod lists;
 mod mixed;
 mod mysql;
 mod postgres;
