@@ -9,6 +9,7 @@ mod docker;
 mod empty_root;
 mod exec;
 mod exec_target;
+mod faults;
 mod file;
 mod grpc;
 mod http;
