@@ -142,6 +142,19 @@ impl Net {
     }
 }
 
+/// Refuses an address no server can listen on for a connection: multicast, and IPv4's
+/// broadcast address. A connection to one is refused or unanswered until the deadline.
+pub fn check_reachable(address: IpAddr) -> Result<()> {
+    let unreachable = match address {
+        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V6(v6) => v6.is_multicast(),
+    };
+    if unreachable {
+        anyhow::bail!("{address} is a multicast or broadcast address: no server listens there");
+    }
+    Ok(())
+}
+
 /// Refuses a host name DNS cannot carry, so that it is a usage error at once rather than a
 /// lookup failing until the deadline: at most 253 characters (RFC 1035, without the final
 /// dot), labels of 1 to 63. IP addresses pass as they are.

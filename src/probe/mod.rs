@@ -394,7 +394,16 @@ mod tests {
             ("http://a..b/", "empty label"),
             ("tcp://224.0.0.1:80", "multicast or broadcast"),
             ("tcp://255.255.255.255:80", "multicast or broadcast"),
-            ("tcp://[ff02::1]:80", "multicast address"),
+            ("tcp://[ff02::1]:80", "multicast or broadcast address"),
+            ("postgres://u@224.0.0.1/d", "multicast or broadcast address"),
+            (
+                "postgres://u@h/d?hostaddr=224.0.0.1",
+                "multicast or broadcast",
+            ),
+            ("dns://x#server=1.2.3.4:0", "port 0 cannot be asked"),
+            ("dns://x#server=224.0.0.1", "multicast or broadcast"),
+            ("k8s://db#port=0", "invalid option 'port=0'"),
+            ("k8s://db#port=99999", "a number from 1 to 65535"),
             (
                 "postgres://u@h/d?connect_timeout=abc",
                 "invalid connect_timeout 'abc' (expected a whole number",

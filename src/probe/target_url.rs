@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 use url::{Host, Url};
 
 use super::options::Options;
-use crate::net::check_host_name;
+use crate::net::{check_host_name, check_reachable};
 
 /// The URL of `text` (which has a scheme) and the options in its fragment.
 pub fn parse(text: &str) -> Result<(Url, Options)> {
@@ -38,15 +38,8 @@ pub fn parse(text: &str) -> Result<(Url, Options)> {
         Some(Host::Ipv6(address)) => Some(IpAddr::V6(address)),
         None => None,
     };
-    // Nothing accepts a TCP connection there: it would be refused until the deadline.
-    match address {
-        Some(IpAddr::V4(address)) if address.is_multicast() || address.is_broadcast() => {
-            bail!("{address} is a multicast or broadcast address: no server listens there")
-        }
-        Some(IpAddr::V6(address)) if address.is_multicast() => {
-            bail!("{address} is a multicast address: no server listens there")
-        }
-        _ => {}
+    if let Some(address) = address {
+        check_reachable(address)?;
     }
     let options = Options::parse(url.fragment())?;
     Ok((url, options))

@@ -22,7 +22,7 @@ use self::answer::{Asked, Expected, Match, Value, judge, list, shown_name};
 use super::options::Plan;
 use super::target_url;
 use crate::attempt::{Failure, Stage};
-use crate::net::{self, Net, dns_error_words};
+use crate::net::{self, Net, check_reachable, dns_error_words};
 use crate::redact;
 
 /// Record types that can be asked for, as written in `type=`.
@@ -292,16 +292,21 @@ impl fmt::Debug for Dns {
 
 /// `IP` or `IP:PORT`, IPv6 as `[::1]:53` or bare; port 53 by default.
 fn parse_server(text: &str) -> Result<SocketAddr> {
-    if let Ok(address) = text.parse::<SocketAddr>() {
-        return Ok(address);
-    }
     let bare = text.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => Ok(SocketAddr::new(ip, 53)),
-        Err(_) => bail!(
+    let address = match (text.parse::<SocketAddr>(), bare.parse::<IpAddr>()) {
+        (Ok(address), _) => address,
+        (_, Ok(ip)) => SocketAddr::new(ip, 53),
+        _ => bail!(
             "expected IP or IP:PORT of a DNS server, e.g. 10.96.0.10, 127.0.0.1:5353 or [fd00::a]:53"
         ),
+    };
+    if address.port() == 0 {
+        bail!(
+            "port 0 cannot be asked (expected IP or IP:PORT of a DNS server, PORT from 1 to 65535)"
+        );
     }
+    check_reachable(address.ip())?;
+    Ok(address)
 }
 
 fn type_names() -> String {

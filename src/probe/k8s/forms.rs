@@ -139,6 +139,16 @@ fn builtin(segments: &[String], mut options: Options) -> Result<(Option<String>,
         Word::Service => {
             check_name(name, "Service name", Naming::ServiceLabel)?;
             let port = options.take("port")?;
+            // A number names the port itself; anything else is the port's name.
+            if let Some(number) = port
+                .as_deref()
+                .filter(|port| port.bytes().all(|b| b.is_ascii_digit()))
+                && !matches!(number.parse::<u16>(), Ok(1..))
+            {
+                bail!(
+                    "invalid option 'port={number}' (expected a port name, or a number from 1 to 65535)"
+                );
+            }
             let min = options.take_min("min")?;
             options.finish("k8s Service", &["min", "port", "context"])?;
             Kind::Service {

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
-use crate::net::check_host_name;
+use crate::net::{check_host_name, check_reachable};
 use crate::redact::Secret;
 
 /// The expected form, for error messages.
@@ -384,6 +384,9 @@ pub(super) fn parse_hosts(
                 bail!(
                     "host '{name}' is a Unix-domain socket directory; holdup connects over TCP only (give a host name or address)"
                 );
+            }
+            if let Some(address) = address.or_else(|| name.parse().ok()) {
+                check_reachable(address)?;
             }
             let valid = name.parse::<IpAddr>().is_ok()
                 || name
