@@ -79,7 +79,7 @@ pub struct Args {
 
     /// Retries started per second across all targets (each target's first attempt goes at
     /// once); 0: no limit.
-    #[arg(long, env = "HOLDUP_MAX_RATE", value_name = "N", default_value_t = DEFAULT_MAX_RATE)]
+    #[arg(long, env = "HOLDUP_MAX_RATE", value_name = "N", default_value_t = DEFAULT_MAX_RATE, value_parser = rate)]
     pub max_rate: u32,
 
     /// Log format on stderr.
@@ -313,6 +313,15 @@ fn duration(text: &str) -> Result<Duration, String> {
     })
 }
 
+/// A number of attempts a second: `1000`, or `0` for no limit.
+fn rate(text: &str) -> Result<u32, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "'{text}' is not a number of retries a second (expected e.g. 1000, or 0 for no limit)"
+        )
+    })
+}
+
 fn positive_duration(text: &str) -> Result<Duration, String> {
     match duration(text)? {
         zero if zero.is_zero() => Err("must be longer than zero".to_string()),
@@ -345,6 +354,13 @@ mod tests {
             assert!(duration(invalid).is_err(), "{invalid}");
         }
         assert!(positive_duration("0s").is_err());
+        assert_eq!(rate(" 500 "), Ok(500));
+        for invalid in ["", "-5", "1.5", "abc", "99999999999"] {
+            assert!(
+                rate(invalid).unwrap_err().contains("expected e.g. 1000"),
+                "{invalid}"
+            );
+        }
     }
 
     #[test]
