@@ -130,6 +130,89 @@ mod tests {
     use std::rc::Rc;
 
     use super::*;
+    use crate::attempt::{Failure, Stage};
+    use crate::schedule::{Board, Outcome, Schedule, wait_all};
+
+    fn schedule(limits: Limits) -> Schedule {
+        Schedule {
+            interval: Duration::from_millis(100),
+            backoff_after: Duration::from_secs(3),
+            max_interval: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(5),
+            jitter: 0.0,
+            limits,
+        }
+    }
+
+    /// A target waiting for its place in flight still ends at the deadline, exactly.
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_holds_for_a_target_waiting_its_turn() {
+        let board = Board::new(2);
+        let start = Instant::now();
+        let hang = |_: &&str, _: Stage| std::future::pending::<Result<(), Failure>>();
+        let limits = Limits {
+            in_flight: 1,
+            max_rate: None,
+        };
+        let outcome = wait_all(
+            &["stuck", "queued"],
+            &schedule(limits),
+            Some(start + Duration::from_millis(1_500)),
+            &board,
+            hang,
+        )
+        .await;
+        assert_eq!(outcome, Outcome::DeadlinePassed);
+        assert_eq!(start.elapsed(), Duration::from_millis(1_500));
+        assert_eq!(board.record(0).attempts, 1);
+        assert_eq!(board.record(1).attempts, 0);
+    }
+
+    /// Ten targets that fail retry every 100 ms, far below the default budget: the budget
+    /// slows none of them.
+    #[tokio::test(start_paused = true)]
+    async fn a_short_list_never_meets_the_budget() {
+        let board = Board::new(10);
+        let start = Instant::now();
+        let refused =
+            |_: &&str, _: Stage| std::future::ready(Err(anyhow::anyhow!("refused").into()));
+        let targets = ["t"; 10];
+        wait_all(
+            &targets,
+            &schedule(Limits::default()),
+            Some(start + Duration::from_secs(2)),
+            &board,
+            refused,
+        )
+        .await;
+        for index in 0..10 {
+            assert_eq!(board.record(index).attempts, 20, "one attempt every 100 ms");
+        }
+    }
+
+    /// 1,000 targets that fail share the budget: their first attempts, then 1,000 retries a
+    /// second (and the burst), not 10 each.
+    #[tokio::test(start_paused = true)]
+    async fn a_long_list_keeps_to_the_budget() {
+        let board = Board::new(1_000);
+        let start = Instant::now();
+        let refused =
+            |_: &&str, _: Stage| std::future::ready(Err(anyhow::anyhow!("refused").into()));
+        let targets = ["t"; 1_000];
+        wait_all(
+            &targets,
+            &schedule(Limits::default()),
+            Some(start + Duration::from_secs(2)),
+            &board,
+            refused,
+        )
+        .await;
+        let attempts: u32 = (0..1_000).map(|index| board.record(index).attempts).sum();
+        assert!(
+            (2_000..=1_000 + 2_000 + 100 + 1).contains(&attempts),
+            "{attempts} attempts"
+        );
+    }
 
     #[test]
     fn descriptors_bound_the_attempts_in_flight() {
