@@ -630,4 +630,96 @@ mod tests {
         );
         assert_eq!(list(&[]), "nothing");
     }
+    /// Property tests: DNS answers as they come off the wire, whole or damaged, are read
+    /// into values and judged against expectations without a panic, and said in one line.
+    mod properties {
+        use std::net::Ipv4Addr;
+
+        use hickory_resolver::proto::op::{Message, MessageType, OpCode};
+        use hickory_resolver::proto::rr::rdata::{A, MX, SRV, TXT};
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// An encoded response with one record of each type holdup reads.
+        fn response() -> Vec<u8> {
+            let name = Name::from_ascii("db.test.").unwrap();
+            let target = Name::from_ascii("db-0.test.").unwrap();
+            let mut message = Message::new(7, MessageType::Response, OpCode::Query);
+            for rdata in [
+                RData::A(A(Ipv4Addr::new(10, 0, 0, 4))),
+                RData::MX(MX::new(10, target.clone())),
+                RData::SRV(SRV::new(0, 5, 5432, target.clone())),
+                RData::TXT(TXT::new(vec!["v=spf1 ".into(), "-all".into()])),
+                RData::CNAME(hickory_resolver::proto::rr::rdata::CNAME(target.clone())),
+            ] {
+                message.add_answer(Record::from_rdata(name.clone(), 60, rdata));
+            }
+            message.to_vec().unwrap()
+        }
+
+        fn damaged() -> impl Strategy<Value = Vec<u8>> {
+            let whole = response();
+            let length = whole.len();
+            prop::collection::vec((0..length, any::<u8>(), any::<bool>()), 0..12).prop_map(
+                move |edits| {
+                    let mut bytes = whole.clone();
+                    for (at, byte, cut) in edits {
+                        if cut {
+                            bytes.truncate(at.min(bytes.len()));
+                        } else if let Some(slot) = bytes.get_mut(at) {
+                            *slot = byte;
+                        }
+                    }
+                    bytes
+                },
+            )
+        }
+
+        fn judged(bytes: &[u8], expectations: &[String]) -> Result<(), TestCaseError> {
+            let Ok(message) = Message::from_vec(bytes) else {
+                return Ok(());
+            };
+            let values: Vec<Value> = message
+                .answers
+                .iter()
+                .filter_map(Value::from_record)
+                .collect();
+            prop_assert!(!list(&values).contains('\n'));
+            for (asked, text) in expectations.iter().enumerate() {
+                let asked = match asked % 4 {
+                    0 => Asked::Addresses,
+                    1 => Asked::Type(RecordType::SRV),
+                    2 => Asked::Type(RecordType::MX),
+                    _ => Asked::Type(RecordType::TXT),
+                };
+                if let Ok(expected) = Expected::parse(asked, text) {
+                    for matching in [Match::All, Match::Any, Match::Exact] {
+                        let _ = judge(std::slice::from_ref(&expected), matching, 2, &values);
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+            #[test]
+            fn damaged_answers(
+                bytes in damaged(),
+                expectations in prop::collection::vec(
+                    prop_oneof![any::<String>(), "[0-9a-f.:* -]{0,30}", "[0-9]{1,5} [0-9]{1,5} [0-9]{1,6} [a-z.*-]{0,12}"],
+                    0..4,
+                ),
+            ) {
+                judged(&bytes, &expectations)?;
+            }
+
+            #[test]
+            fn any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+                judged(&bytes, &[String::new()])?;
+            }
+        }
+    }
 }
