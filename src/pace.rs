@@ -166,6 +166,14 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_millis(1_500));
         assert_eq!(board.record(0).attempts, 1);
         assert_eq!(board.record(1).attempts, 0);
+        assert!(
+            board
+                .record(1)
+                .reason()
+                .starts_with("not tried before the deadline: every place"),
+            "{}",
+            board.record(1).reason()
+        );
     }
 
     /// Ten targets that fail retry every 100 ms, far below the default budget: the budget

@@ -29,6 +29,11 @@ use crate::attempt::{Failure, Stage};
 use crate::log::{human, millis};
 use crate::pace::{Limits, Pace};
 
+/// Why a target of a long list was never tried: the attempts in flight are bounded by the
+/// limit of open files, and others held every place until the deadline.
+const NO_TURN: &str = "not tried before the deadline: every place among the attempts in \
+     flight was taken (the limit of open files bounds them)";
+
 /// How far each delay is randomised either way, as a fraction of it.
 pub const JITTER: f64 = 0.2;
 
@@ -235,14 +240,14 @@ where
         let slot = match deadline {
             Some(deadline) => match timeout_at(deadline, admitted).await {
                 Ok(slot) => slot,
-                Err(_) => return Outcome::DeadlinePassed,
+                Err(_) => return no_turn(record),
             },
             None => admitted.await,
         };
         let now = Instant::now();
         let time_left = deadline.map(|deadline| deadline.saturating_duration_since(now));
         if time_left == Some(Duration::ZERO) {
-            return Outcome::DeadlinePassed;
+            return no_turn(record);
         }
         let budget = time_left.map_or(schedule.attempt_timeout, |left| {
             left.min(schedule.attempt_timeout)
@@ -325,6 +330,15 @@ where
             _ => sleep_until(wake).await,
         }
     }
+}
+
+/// The deadline passed before an attempt could start: a target never tried says why.
+fn no_turn(record: &RefCell<Record>) -> Outcome {
+    let mut record = record.borrow_mut();
+    if record.attempts == 0 && record.last_error.is_none() {
+        record.last_error = Some(NO_TURN.to_string());
+    }
+    Outcome::DeadlinePassed
 }
 
 /// "1 attempt", "3 attempts".
