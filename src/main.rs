@@ -9,6 +9,7 @@ mod cli;
 mod exec;
 mod exit;
 mod http_client;
+mod kube;
 mod log;
 mod net;
 mod paths;
