@@ -15,7 +15,10 @@ use crate::exit;
 use crate::log::{self, Verbosity, human, millis};
 use crate::net::Net;
 use crate::plan;
+use crate::report::Report;
 use crate::schedule::{self, Board, Outcome, attempts};
+use crate::summary::{Ending, Summary};
+use crate::termination::TerminationLog;
 use crate::usage::{self, Parsed};
 
 /// Runs holdup on the command line `argv` (the program name first) and returns the exit
@@ -28,17 +31,27 @@ pub fn run(argv: Vec<OsString>) -> u8 {
             let _ = help.print();
             return exit::READY;
         }
-        Parsed::Wrong { format, message } => {
+        Parsed::Wrong {
+            format,
+            message,
+            termination_log,
+        } => {
             log::init(format, Verbosity::new(false, 0));
             error!(event = "usage", error = %message, "{message}");
+            let summary = Summary::before_waiting(Ending::Usage(message), exit::USAGE);
+            termination_log.write(&summary.termination_lines());
             return exit::USAGE;
         }
     };
     log::init(args.log_format, Verbosity::new(args.quiet, args.verbose));
+    let termination_log = TerminationLog::from_value(args.termination_log.as_deref());
+    let report = args.report.clone();
     let config = match args.into_config(std::env::var("HOLDUP_WAIT_FOR").ok()) {
         Ok(config) => config,
         Err(error) => {
             error!(event = "usage", error = %format!("{error:#}"), "{error:#}");
+            let summary = Summary::before_waiting(Ending::Usage(format!("{error:#}")), exit::USAGE);
+            tell(&termination_log, report.as_ref(), &summary);
             return exit::USAGE;
         }
     };
@@ -52,25 +65,52 @@ pub fn run(argv: Vec<OsString>) -> u8 {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            error!(event = "internal", "cannot start the event loop: {error}");
+            let message = format!("cannot start the event loop: {error}");
+            error!(event = "internal", "{message}");
+            let summary = Summary::before_waiting(Ending::Internal(message), exit::INTERNAL);
+            tell(&config.termination_log, config.report.as_ref(), &summary);
             return exit::INTERNAL;
         }
     };
     let ended = runtime.block_on(wait(&config));
     // Nothing may hold up the exec: stray resolver tasks are simply dropped.
     runtime.shutdown_background();
-    match ended {
-        Ok(code) if code == exit::READY => replace_process(&config.command),
-        Ok(code) => code,
+    let mut summary = match ended {
+        Ok(summary) => summary,
         Err(error) => {
-            error!(event = "internal", "{error:#}");
-            exit::INTERNAL
+            let message = format!("{error:#}");
+            error!(event = "internal", "{message}");
+            Summary::before_waiting(Ending::Internal(message), exit::INTERNAL)
+        }
+    };
+    tell(&config.termination_log, config.report.as_ref(), &summary);
+    if summary.exit_code != exit::READY {
+        return summary.exit_code;
+    }
+    match replace_process(&config.command) {
+        None => exit::READY,
+        Some((code, message)) => {
+            summary.exit_code = code;
+            summary.ending = Ending::ExecFailed(message);
+            tell(&config.termination_log, config.report.as_ref(), &summary);
+            code
         }
     }
 }
 
-/// Waits for every target, handling SIGTERM, SIGINT and SIGHUP; returns the exit code.
-async fn wait(config: &Config) -> Result<u8> {
+/// Says how the run ended where people look besides the log: the termination message
+/// (only when it failed) and the report.
+fn tell(termination_log: &TerminationLog, report: Option<&Report>, summary: &Summary) {
+    if summary.exit_code != exit::READY {
+        termination_log.write(&summary.termination_lines());
+    }
+    if let Some(report) = report {
+        report.write(summary);
+    }
+}
+
+/// Waits for every target, handling SIGTERM, SIGINT and SIGHUP; returns how it ended.
+async fn wait(config: &Config) -> Result<Summary> {
     // First of all: as PID 1 in a container, a signal without a handler does nothing.
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
@@ -92,7 +132,16 @@ async fn wait(config: &Config) -> Result<u8> {
         },
     );
     let (name, number) = tokio::select! {
-        outcome = waiting => return Ok(report(config, &board, outcome, start.elapsed())),
+        outcome = waiting => {
+            let elapsed = start.elapsed();
+            let code = report(config, &board, &outcome, elapsed);
+            let ending = match outcome {
+                Outcome::Ready => (Ending::Ready, None),
+                Outcome::DeadlinePassed => (Ending::DeadlinePassed, None),
+                Outcome::Permanent(index) => (Ending::Failed, Some(index)),
+            };
+            return Ok(Summary::new(&config.targets, config.timeout, &board, ending, code, elapsed));
+        }
         _ = terminate.recv() => ("SIGTERM", libc_signal::TERM),
         _ = interrupt.recv() => ("SIGINT", libc_signal::INT),
         _ = hangup.recv() => ("SIGHUP", libc_signal::HUP),
@@ -110,7 +159,15 @@ async fn wait(config: &Config) -> Result<u8> {
             format!("; not ready: {}", pending.join("; "))
         }
     );
-    Ok(exit::signalled(number))
+    let code = exit::signalled(number);
+    Ok(Summary::new(
+        &config.targets,
+        config.timeout,
+        &board,
+        (Ending::Signal(name), None),
+        code,
+        start.elapsed(),
+    ))
 }
 
 /// Signal numbers, the same on every Linux architecture.
@@ -121,8 +178,8 @@ mod libc_signal {
 }
 
 /// Says how the wait ended, one line per target that is not ready; returns the exit code.
-fn report(config: &Config, board: &Board, outcome: Outcome, elapsed: Duration) -> u8 {
-    match outcome {
+fn report(config: &Config, board: &Board, outcome: &Outcome, elapsed: Duration) -> u8 {
+    match *outcome {
         Outcome::Ready => exit::READY,
         Outcome::DeadlinePassed => {
             // Said with the timeout the user gave, which is what they will look for.

@@ -10,7 +10,9 @@ use clap::{ArgAction, Parser};
 
 use crate::log::Format;
 use crate::probe::{self, Target, is_host_port};
+use crate::report::Report;
 use crate::schedule::{JITTER, Schedule};
+use crate::termination::TerminationLog;
 
 /// What `--help` shows after the flags: the target forms (from the table of kinds), where
 /// options go, how HOLDUP_WAIT_FOR is split, and the exit codes.
@@ -90,6 +92,16 @@ pub struct Args {
     #[arg(long, env = "HOLDUP_DRY_RUN", value_parser = BoolishValueParser::new())]
     pub dry_run: bool,
 
+    /// Write why holdup failed here on every non-zero exit, where Kubernetes shows it
+    /// (kubectl describe pod, lastState.terminated.message). Default: /dev/termination-log
+    /// when it exists and is writable. An empty value turns it off.
+    #[arg(long, env = "HOLDUP_TERMINATION_LOG", value_name = "PATH")]
+    pub termination_log: Option<String>,
+
+    /// At exit, write a report of the whole wait: PATH.json as JSON, PATH.xml as JUnit XML.
+    #[arg(long, env = "HOLDUP_REPORT", value_name = "PATH", value_parser = report)]
+    pub report: Option<Report>,
+
     /// The command to exec once every target is ready (after `--`). It replaces holdup:
     /// same PID, environment and stdio.
     #[arg(last = true, value_name = "CMD")]
@@ -110,6 +122,8 @@ pub struct Config {
     pub schedule: Schedule,
     pub command: Vec<OsString>,
     pub dry_run: bool,
+    pub termination_log: TerminationLog,
+    pub report: Option<Report>,
 }
 
 impl Args {
@@ -169,6 +183,8 @@ impl Args {
             },
             command: self.command,
             dry_run: self.dry_run,
+            termination_log: TerminationLog::from_value(self.termination_log.as_deref()),
+            report: self.report,
         })
     }
 
@@ -244,6 +260,10 @@ fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|_| {
         format!("'{text}' is not a duration (expected e.g. 500ms, 30s, 2m, or a number of seconds)")
     })
+}
+
+fn report(text: &str) -> Result<Report, String> {
+    Report::parse(text).map_err(|error| error.to_string())
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {

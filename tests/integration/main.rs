@@ -19,6 +19,7 @@ mod mixed;
 mod mysql;
 mod postgres;
 mod redis;
+mod reporting;
 mod service_ip;
 mod signals;
 mod tcp;
