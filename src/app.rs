@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use tracing::{error, warn};
 
 use crate::cli::Config;
+use crate::events::PodEvents;
 use crate::exec::replace_process;
 use crate::exit;
 use crate::log::{self, Verbosity, human, millis};
@@ -131,43 +132,70 @@ async fn wait(config: &Config) -> Result<Summary> {
             async move { target.check(net, &stage).await }
         },
     );
-    let (name, number) = tokio::select! {
-        outcome = waiting => {
-            let elapsed = start.elapsed();
+    let mut events = PodEvents::start(config.no_events, config.targets.len(), &net);
+    let ended = {
+        // Beside the wait, never in its way: it only reads the board.
+        let beside = async {
+            match events.as_mut() {
+                Some(events) => events.follow(&config.targets, &board).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            outcome = waiting => Ok(outcome),
+            () = beside => unreachable!("following the wait never ends on its own"),
+            _ = terminate.recv() => Err(("SIGTERM", libc_signal::TERM)),
+            _ = interrupt.recv() => Err(("SIGINT", libc_signal::INT)),
+            _ = hangup.recv() => Err(("SIGHUP", libc_signal::HUP)),
+        }
+    };
+    let elapsed = start.elapsed();
+    let summary = match ended {
+        Ok(outcome) => {
             let code = report(config, &board, &outcome, elapsed);
             let ending = match outcome {
                 Outcome::Ready => (Ending::Ready, None),
                 Outcome::DeadlinePassed => (Ending::DeadlinePassed, None),
                 Outcome::Permanent(index) => (Ending::Failed, Some(index)),
             };
-            return Ok(Summary::new(&config.targets, config.timeout, &board, ending, code, elapsed));
+            Summary::new(
+                &config.targets,
+                config.timeout,
+                &board,
+                ending,
+                code,
+                elapsed,
+            )
         }
-        _ = terminate.recv() => ("SIGTERM", libc_signal::TERM),
-        _ = interrupt.recv() => ("SIGINT", libc_signal::INT),
-        _ = hangup.recv() => ("SIGHUP", libc_signal::HUP),
+        Err((name, number)) => {
+            let pending = not_ready(config, &board);
+            warn!(
+                event = "signal",
+                signal = name,
+                elapsed_ms = millis(elapsed),
+                "stopped by {name} after {}{}",
+                human(elapsed),
+                if pending.is_empty() {
+                    String::new()
+                } else {
+                    format!("; not ready: {}", pending.join("; "))
+                }
+            );
+            let code = exit::signalled(number);
+            Summary::new(
+                &config.targets,
+                config.timeout,
+                &board,
+                (Ending::Signal(name), None),
+                code,
+                elapsed,
+            )
+        }
     };
-    let pending = not_ready(config, &board);
-    warn!(
-        event = "signal",
-        signal = name,
-        elapsed_ms = millis(start.elapsed()),
-        "stopped by {name} after {}{}",
-        human(start.elapsed()),
-        if pending.is_empty() {
-            String::new()
-        } else {
-            format!("; not ready: {}", pending.join("; "))
-        }
-    );
-    let code = exit::signalled(number);
-    Ok(Summary::new(
-        &config.targets,
-        config.timeout,
-        &board,
-        (Ending::Signal(name), None),
-        code,
-        start.elapsed(),
-    ))
+    if let Some(events) = events.as_mut() {
+        events.finish(&config.targets, &summary).await;
+    }
+    Ok(summary)
 }
 
 /// Signal numbers, the same on every Linux architecture.

@@ -102,6 +102,10 @@ pub struct Args {
     #[arg(long, env = "HOLDUP_REPORT", value_name = "PATH", value_parser = report)]
     pub report: Option<Report>,
 
+    /// Post no Kubernetes Events on the pod holdup runs in.
+    #[arg(long, env = "HOLDUP_NO_EVENTS", value_parser = BoolishValueParser::new())]
+    pub no_events: bool,
+
     /// The command to exec once every target is ready (after `--`). It replaces holdup:
     /// same PID, environment and stdio.
     #[arg(last = true, value_name = "CMD")]
@@ -124,6 +128,7 @@ pub struct Config {
     pub dry_run: bool,
     pub termination_log: TerminationLog,
     pub report: Option<Report>,
+    pub no_events: bool,
 }
 
 impl Args {
@@ -185,6 +190,7 @@ impl Args {
             dry_run: self.dry_run,
             termination_log: TerminationLog::from_value(self.termination_log.as_deref()),
             report: self.report,
+            no_events: self.no_events,
         })
     }
 

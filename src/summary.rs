@@ -135,24 +135,28 @@ impl Summary {
             .filter(|target| target.reason.is_some())
             .collect();
         pending.sort_by_key(|target| (!target.failed, target.attempts == 0));
-        let waited = self.timeout.unwrap_or(self.elapsed);
         for target in pending {
-            let reason = target.reason.as_deref().unwrap_or_default();
-            let tries = attempts(target.attempts);
-            lines.push(match self.ending {
-                _ if target.failed => format!(
-                    "{} failed: {reason} ({tries}); waiting cannot fix this",
-                    target.target
-                ),
-                Ending::DeadlinePassed => format!(
-                    "{} not ready after {}: {reason} ({tries})",
-                    target.target,
-                    human(waited)
-                ),
-                _ => format!("{} not ready: {reason} ({tries})", target.target),
-            });
+            lines.push(self.target_line(target));
         }
         lines
+    }
+
+    /// The line of the termination message for a target not ready.
+    pub fn target_line(&self, target: &TargetEnd) -> String {
+        let reason = target.reason.as_deref().unwrap_or_default();
+        let tries = attempts(target.attempts);
+        match self.ending {
+            _ if target.failed => format!(
+                "{} failed: {reason} ({tries}); waiting cannot fix this",
+                target.target
+            ),
+            Ending::DeadlinePassed => format!(
+                "{} not ready after {}: {reason} ({tries})",
+                target.target,
+                human(self.timeout.unwrap_or(self.elapsed))
+            ),
+            _ => format!("{} not ready: {reason} ({tries})", target.target),
+        }
     }
 }
 

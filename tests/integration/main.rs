@@ -13,6 +13,7 @@ mod file;
 mod grpc;
 mod http;
 mod k8s;
+mod k8s_events;
 mod k8s_exec;
 mod k8s_objects;
 mod mixed;
