@@ -13,6 +13,7 @@ use crate::cli::Config;
 use crate::events::PodEvents;
 use crate::exec::replace_process;
 use crate::exit;
+use crate::live::LiveView;
 use crate::log::{self, Verbosity, human, millis};
 use crate::net::Net;
 use crate::plan;
@@ -45,6 +46,7 @@ pub fn run(argv: Vec<OsString>) -> u8 {
         }
     };
     log::init(args.log_format, Verbosity::new(args.quiet, args.verbose));
+    let live = LiveView::wanted(args.log_format, args.quiet);
     let termination_log = TerminationLog::from_value(args.termination_log.as_deref());
     let report = args.report.clone();
     let config = match args.into_config(std::env::var("HOLDUP_WAIT_FOR").ok()) {
@@ -73,7 +75,7 @@ pub fn run(argv: Vec<OsString>) -> u8 {
             return exit::INTERNAL;
         }
     };
-    let ended = runtime.block_on(wait(&config));
+    let ended = runtime.block_on(wait(&config, live));
     // Nothing may hold up the exec: stray resolver tasks are simply dropped.
     runtime.shutdown_background();
     let mut summary = match ended {
@@ -111,7 +113,7 @@ fn tell(termination_log: &TerminationLog, report: Option<&Report>, summary: &Sum
 }
 
 /// Waits for every target, handling SIGTERM, SIGINT and SIGHUP; returns how it ended.
-async fn wait(config: &Config) -> Result<Summary> {
+async fn wait(config: &Config, live: Option<LiveView>) -> Result<Summary> {
     // First of all: as PID 1 in a container, a signal without a handler does nothing.
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
@@ -136,10 +138,19 @@ async fn wait(config: &Config) -> Result<Summary> {
     let ended = {
         // Beside the wait, never in its way: it only reads the board.
         let beside = async {
-            match events.as_mut() {
-                Some(events) => events.follow(&config.targets, &board).await,
-                None => std::future::pending().await,
-            }
+            let events = async {
+                match events.as_mut() {
+                    Some(events) => events.follow(&config.targets, &board).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let view = async {
+                match &live {
+                    Some(live) => live.follow(&config.targets, &board, start).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::join!(events, view);
         };
         tokio::select! {
             outcome = waiting => Ok(outcome),
@@ -192,6 +203,9 @@ async fn wait(config: &Config) -> Result<Summary> {
             )
         }
     };
+    if let Some(live) = &live {
+        live.finish(&summary);
+    }
     if let Some(events) = events.as_mut() {
         events.finish(&config.targets, &summary).await;
     }

@@ -11,6 +11,7 @@ mod exec;
 mod exit;
 mod http_client;
 mod kube;
+mod live;
 mod log;
 mod net;
 mod paths;

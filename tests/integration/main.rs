@@ -16,6 +16,7 @@ mod k8s;
 mod k8s_events;
 mod k8s_exec;
 mod k8s_objects;
+mod live;
 mod mixed;
 mod mysql;
 mod postgres;
