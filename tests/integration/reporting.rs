@@ -300,3 +300,36 @@ fn python() -> Result<String, String> {
         _ => Err(format!("{python} does not run")),
     }
 }
+
+#[test]
+fn dry_run_says_where_the_run_will_report() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "t").unwrap();
+    std::fs::write(dir.path().join("namespace"), "shop").unwrap();
+    let log = dir.path().join("termination-log");
+    let finished = holdup()
+        .args(["--dry-run", "--log-format", "json", "-w", "db:5432"])
+        .args(["--report", "out/junit.xml", "--termination-log"])
+        .arg(&log)
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("HOLDUP_SERVICE_ACCOUNT_DIR", dir.path())
+        .env("HOSTNAME", "web-7d9f4-x2x")
+        .env("POD_NAME", "")
+        .env("POD_NAMESPACE", "")
+        .run();
+    finished.code(0);
+    let plan = finished
+        .json_lines()
+        .into_iter()
+        .find(|line| line["part"] == "reporting")
+        .expect("a reporting plan");
+    assert_eq!(
+        plan["settings"],
+        serde_json::json!({
+            "termination_log": format!("{} (on failure)", log.display()),
+            "report": "out/junit.xml (JUnit XML)",
+            "events": format!("on pod shop/web-7d9f4-x2x (from the hostname and {})", dir.path().join("namespace").display()),
+        })
+    );
+    assert!(!log.exists(), "a dry run wrote the termination log");
+}
