@@ -254,3 +254,28 @@ fn no_events_posts_none() {
         k8s.api.all_requests()
     );
 }
+
+#[test]
+fn an_api_server_that_hangs_on_events_does_not_slow_the_wait() {
+    let k8s = Fixture::start();
+    k8s.api.stall_events();
+    let closed = ClosedPort::new();
+    let target = format!("tcp://{}", closed.address());
+    let running = in_pod(&k8s)
+        .args(["-w", &target, "-t", "60s", "--log-format", "json"])
+        .spawn();
+    // The Waiting Event's request is in, and its answer hangs.
+    k8s.api.wait_for_requests(1, creates(Kind::Event));
+    let opened = std::time::Instant::now();
+    let _open = closed.open();
+    running.wait_for_event("ready");
+    // A request about an Event may take 5 s; the wait did not wait for it.
+    assert!(
+        opened.elapsed() < std::time::Duration::from_secs(4),
+        "ready {:?} after the port opened",
+        opened.elapsed()
+    );
+    // The last Event (Ready) hangs too: the exit waits 2 s for it at most.
+    let finished = running.finish_within(SOON);
+    finished.code(0);
+}

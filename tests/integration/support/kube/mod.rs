@@ -89,6 +89,9 @@ struct Cluster {
     forbidden: Vec<(Kind, String)>,
     watchers: Vec<Watcher>,
     requests: Vec<Seen>,
+    /// Creates of Events are answered with headers and a body that never ends: an API
+    /// server that hangs. The senders keep those bodies open.
+    stall_events: Option<Vec<UnboundedSender<Bytes>>>,
 }
 
 impl Default for Cluster {
@@ -103,6 +106,7 @@ impl Default for Cluster {
             forbidden: Vec::new(),
             watchers: Vec::new(),
             requests: Vec::new(),
+            stall_events: None,
         }
     }
 }
@@ -271,6 +275,11 @@ impl ApiServer {
                 .forbidden
                 .retain(|rule| *rule != (kind, verb.into()))
         });
+    }
+
+    /// From now on, creating an Event hangs: the answer's body never ends.
+    pub fn stall_events(&self) {
+        self.with(|cluster| cluster.stall_events = Some(Vec::new()));
     }
 
     /// Takes a resource out of discovery and serving, as before its CustomResourceDefinition
@@ -703,6 +712,17 @@ fn route(
         return json_response(403, &status(403, "Forbidden", &message, Some(details)));
     }
     match (seen.verb.as_str(), &name) {
+        ("create", None) if cluster.stall_events.is_some() => {
+            let (sender, receiver) = unbounded_channel();
+            if let Some(open) = cluster.stall_events.as_mut() {
+                open.push(sender);
+            }
+            return Response::builder()
+                .status(201)
+                .header("content-type", "application/json")
+                .body(Either::Right(Events(receiver)))
+                .unwrap();
+        }
         ("create", None) => {
             return events::create(cluster, kind, &namespace, seen.body.clone(), content_type);
         }
