@@ -381,9 +381,10 @@ impl PodEvents {
         regarding
     }
 
-    /// Which holdup posts: one per pod.
+    /// Which holdup posts: one per pod, so the pod's name (kubectl's "From" column shows
+    /// `holdup, POD`).
     fn instance(&self) -> String {
-        cut(&format!("holdup-{}", self.pod.name), 128)
+        cut(&self.pod.name, 128)
     }
 }
 

@@ -47,7 +47,7 @@ fn assert_event_shape(event: &Value) {
     );
     assert_eq!(event["metadata"]["namespace"], "shop");
     assert_eq!(event["reportingController"], "holdup");
-    assert_eq!(event["reportingInstance"], "holdup-web-0");
+    assert_eq!(event["reportingInstance"], "web-0");
     assert_eq!(
         event["regarding"],
         json!({"apiVersion": "v1", "kind": "Pod", "name": "web-0", "namespace": "shop", "uid": "7d1c0b5e-pod"})
