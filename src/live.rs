@@ -64,7 +64,7 @@ impl LiveView {
                     }
                 })
                 .collect();
-            log::draw_live(self.lines(&rows, width()));
+            log::draw_live(self.lines(&rows, size()));
             sleep(REDRAW_EVERY).await;
         }
     }
@@ -86,11 +86,28 @@ impl LiveView {
                 reason: end.reason.clone().unwrap_or_default(),
             })
             .collect();
-        log::draw_live(self.lines(&rows, width()));
+        log::draw_live(self.lines(&rows, size()));
         log::end_live();
     }
 
-    fn lines(&self, rows: &[Row], width: usize) -> Vec<String> {
+    /// One line per row, fitted to a terminal of `(columns, lines)`: a view taller than
+    /// the terminal could not be moved back over, so the rows past its height are
+    /// counted on one last line.
+    fn lines(&self, rows: &[Row], (width, height): (usize, usize)) -> Vec<String> {
+        let room = height.saturating_sub(2).max(1);
+        let (rows, hidden) = if rows.len() > room {
+            (&rows[..room - 1], rows.len() - (room - 1))
+        } else {
+            (rows, 0)
+        };
+        let mut lines = self.row_lines(rows, width);
+        if hidden > 0 {
+            lines.push(fit(&format!("… and {hidden} more targets"), width));
+        }
+        lines
+    }
+
+    fn row_lines(&self, rows: &[Row], width: usize) -> Vec<String> {
         let target_width = rows
             .iter()
             .map(|row| row.target.chars().count())
@@ -154,8 +171,8 @@ fn decide(
     able.then_some(LiveView { colour: !no_colour })
 }
 
-/// The terminal's width in columns, or 80 when it does not say.
-fn width() -> usize {
+/// The terminal's size in columns and lines, or 80 by 24 when it does not say.
+fn size() -> (usize, usize) {
     let mut size = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -164,10 +181,10 @@ fn width() -> usize {
     };
     // SAFETY: TIOCGWINSZ writes one winsize into the struct given, which lives on.
     let asked = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) };
-    if asked == 0 && size.ws_col > 0 {
-        usize::from(size.ws_col)
+    if asked == 0 && size.ws_col > 0 && size.ws_row > 0 {
+        (usize::from(size.ws_col), usize::from(size.ws_row))
     } else {
-        80
+        (80, 24)
     }
 }
 
@@ -225,19 +242,25 @@ mod tests {
         ];
         let plain = LiveView { colour: false };
         assert_eq!(
-            plain.lines(&rows, 200),
+            plain.lines(&rows, (200, 24)),
             [
                 "ready     tcp://db:5432            2.13s  22 attempts",
                 "waiting   http://api:8080/health   12.0s  45 attempts  HTTP 503 Service Unavailable (expected 200-399)",
             ]
         );
-        let narrow = plain.lines(&rows, 40);
+        let narrow = plain.lines(&rows, (40, 24));
         assert!(
             narrow.iter().all(|line| line.chars().count() <= 39),
             "{narrow:?}"
         );
         assert!(narrow[1].ends_with('…'));
-        let coloured = LiveView { colour: true }.lines(&rows, 200);
+        let coloured = LiveView { colour: true }.lines(&rows, (200, 24));
+        // A terminal of 3 lines has room for one: the count of the targets.
+        let short = plain.lines(&rows, (200, 3));
+        assert_eq!(short.len(), 1, "{short:?}");
+        assert_eq!(short[0], "… and 2 more targets");
+        let four = plain.lines(&rows, (200, 4));
+        assert_eq!(four.len(), 2, "{four:?}");
         assert!(coloured[0].starts_with("\x1b[32mready\x1b[0m     tcp://db:5432"));
     }
 }
