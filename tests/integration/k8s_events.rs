@@ -117,46 +117,45 @@ fn the_deadline_posts_not_ready_as_a_warning() {
     );
 }
 
-#[test]
-fn a_reason_that_comes_back_counts_on_its_event() {
-    let k8s = Fixture::start();
+/// An HTTP target whose reason goes 503, 500, 503 while holdup runs in the pod, each
+/// change made once the Event of the one before is in; the Events of `kind` stored.
+fn reasons_that_come_back(k8s: &Fixture, kind: Kind) -> Vec<Value> {
     let http = HttpServer::start(503, "down");
-    let running = in_pod(&k8s)
-        .args([
-            "-w",
-            &http.url("/health"),
-            "-t",
-            "60s",
-            "--max-interval",
-            "200ms",
-        ])
+    let running = in_pod(k8s)
+        .args(["-w", &http.url("/health"), "-t", "60s"])
+        .args(["--max-interval", "200ms"])
         .spawn();
-    k8s.api.wait_for_requests(1, creates(Kind::Event));
+    k8s.api.wait_for_requests(1, creates(kind));
     // A new reason: a new Event, no sooner than 10 s after the first.
     http.set_status(500);
-    k8s.api.wait_for_requests(2, creates(Kind::Event));
+    k8s.api.wait_for_requests(2, creates(kind));
     // The first reason again: its Event counts 2, as kubectl shows "(x2 over …)".
     http.set_status(503);
-    let patched = k8s.api.wait_for_requests(1, |seen| {
-        seen.verb == "patch" && seen.kind == Some(Kind::Event)
-    });
+    let patched = k8s
+        .api
+        .wait_for_requests(1, |seen| seen.verb == "patch" && seen.kind == Some(kind));
     assert_eq!(patched[0].status, 200, "{patched:#?}");
     http.set_status(200);
     running.finish_within(SOON).code(0);
+    events(k8s, kind)
+}
 
-    let all = events(&k8s, Kind::Event);
-    let with = |status: &str| {
-        all.iter()
-            .find(|event| {
-                event["reason"] == "Waiting" && event["note"].as_str().unwrap().contains(status)
-            })
-            .unwrap_or_else(|| panic!("no Waiting Event for {status}: {all:#?}"))
-            .clone()
-    };
-    let first = with("503");
+fn waiting_with<'a>(all: &'a [Value], text: &str, status: &str) -> &'a Value {
+    all.iter()
+        .find(|event| {
+            event["reason"] == "Waiting" && event[text].as_str().unwrap().contains(status)
+        })
+        .unwrap_or_else(|| panic!("no Waiting Event for {status}: {all:#?}"))
+}
+
+#[test]
+fn a_reason_that_comes_back_counts_on_its_event() {
+    let k8s = Fixture::start();
+    let all = reasons_that_come_back(&k8s, Kind::Event);
+    let first = waiting_with(&all, "note", "503");
     assert_eq!(first["series"]["count"], 2, "{first}");
     assert!(first["series"]["lastObservedTime"].is_string());
-    assert!(with("500").get("series").is_none());
+    assert!(waiting_with(&all, "note", "500").get("series").is_none());
     let mut times: Vec<std::time::SystemTime> = all
         .iter()
         .filter(|event| event["reason"] == "Waiting")
@@ -165,6 +164,17 @@ fn a_reason_that_comes_back_counts_on_its_event() {
     times.sort();
     let apart = times[1].duration_since(times[0]).unwrap();
     assert!(apart.as_secs_f64() >= 9.9, "Waiting Events {apart:?} apart");
+}
+
+#[test]
+fn a_reason_that_comes_back_counts_on_its_core_event() {
+    let k8s = Fixture::start();
+    k8s.api.hide(Kind::Event);
+    let all = reasons_that_come_back(&k8s, Kind::CoreEvent);
+    let first = waiting_with(&all, "message", "503");
+    assert_eq!(first["count"], 2, "{first}");
+    assert_ne!(first["lastTimestamp"], first["firstTimestamp"], "{first}");
+    assert_eq!(waiting_with(&all, "message", "500")["count"], 1);
 }
 
 #[test]
