@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::net::ClosedPort;
-use crate::support::{SOON, holdup, need};
+use crate::support::{Holdup, SOON, holdup, need};
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
@@ -332,4 +332,41 @@ fn dry_run_says_where_the_run_will_report() {
         })
     );
     assert!(!log.exists(), "a dry run wrote the termination log");
+}
+
+/// Kubernetes' file exists in every container: holdup writes it without being told to,
+/// and leaves it alone where it does not exist (every other test here).
+#[test]
+fn by_default_the_message_goes_to_dev_termination_log_when_it_is_there() {
+    let Some(()) = need("the /dev/termination-log test", can_unshare_mounts()) else {
+        return;
+    };
+    let closed = ClosedPort::new();
+    let target = format!("tcp://{}", closed.address());
+    // A /dev of its own (a tmpfs in a mount namespace), as a container has, with the
+    // file the kubelet mounts.
+    let script = format!(
+        "mount -t tmpfs none /dev && touch /dev/termination-log && \
+         '{}' -w {target} -t 300ms; echo \"exit $?\"; cat /dev/termination-log",
+        env!("CARGO_BIN_EXE_holdup")
+    );
+    let finished = Holdup::command_line("unshare", &["--mount", "sh", "-c", &script]).run();
+    finished.code(0);
+    assert!(
+        finished
+            .stdout
+            .starts_with(&format!("exit 1\n{target} not ready after 300ms: ")),
+        "{}",
+        finished.stdout
+    );
+}
+
+fn can_unshare_mounts() -> Result<(), String> {
+    match std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", "mount -t tmpfs none /mnt"])
+        .output()
+    {
+        Ok(output) if output.status.success() => Ok(()),
+        _ => Err("cannot make a mount namespace (needs root)".into()),
+    }
 }
