@@ -150,11 +150,13 @@ async fn wait(config: &Config, live: Option<LiveView>) -> Result<Summary> {
                     None => std::future::pending().await,
                 }
             };
-            tokio::join!(events, view);
+            // Neither ends on its own: only the wait or a signal ends the select.
+            let (never, _) = tokio::join!(events, view);
+            never
         };
         tokio::select! {
             outcome = waiting => Ok(outcome),
-            () = beside => unreachable!("following the wait never ends on its own"),
+            never = beside => match never {},
             _ = terminate.recv() => Err(("SIGTERM", libc_signal::TERM)),
             _ = interrupt.recv() => Err(("SIGINT", libc_signal::INT)),
             _ = hangup.recv() => Err(("SIGHUP", libc_signal::HUP)),

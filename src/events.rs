@@ -11,6 +11,7 @@
 //! once, as a warning with the Role rule to add, after which no more is posted.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
@@ -116,7 +117,7 @@ impl PodEvents {
     }
 
     /// Follows the targets' records and posts what changes; never ends on its own.
-    pub async fn follow(&mut self, targets: &[Target], board: &Board) {
+    pub async fn follow(&mut self, targets: &[Target], board: &Board) -> Infallible {
         loop {
             for (index, target) in targets.iter().enumerate() {
                 if self.stopped {

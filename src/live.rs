@@ -11,6 +11,7 @@
 //! needs, written by hand (see `log::draw_live`); the terminal's width comes from the same
 //! ioctl any terminal library makes.
 
+use std::convert::Infallible;
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ impl LiveView {
     }
 
     /// Redraws the view of the targets' records, until dropped.
-    pub async fn follow(&self, targets: &[Target], board: &Board, start: Instant) {
+    pub async fn follow(&self, targets: &[Target], board: &Board, start: Instant) -> Infallible {
         loop {
             let rows: Vec<Row> = targets
                 .iter()
