@@ -13,7 +13,9 @@ use clap::{ArgAction, Parser};
 use crate::log::Format;
 use crate::pace::{DEFAULT_MAX_RATE, Limits};
 use crate::probe::{self, Target, is_host_port};
+use crate::report::Report;
 use crate::schedule::{JITTER, Schedule};
+use crate::termination::TerminationLog;
 use crate::words::io_error_words;
 
 /// What `--help` shows after the flags: the target forms (from the table of kinds), where
@@ -104,6 +106,20 @@ pub struct Args {
     #[arg(long, env = "HOLDUP_DRY_RUN", value_parser = BoolishValueParser::new())]
     pub dry_run: bool,
 
+    /// Write why holdup failed here on every non-zero exit, where Kubernetes shows it
+    /// (kubectl describe pod, lastState.terminated.message). Default: /dev/termination-log
+    /// when it exists and is writable. An empty value turns it off.
+    #[arg(long, env = "HOLDUP_TERMINATION_LOG", value_name = "PATH")]
+    pub termination_log: Option<String>,
+
+    /// At exit, write a report of the whole wait: PATH.json as JSON, PATH.xml as JUnit XML.
+    #[arg(long, env = "HOLDUP_REPORT", value_name = "PATH", value_parser = report)]
+    pub report: Option<Report>,
+
+    /// Post no Kubernetes Events on the pod holdup runs in.
+    #[arg(long, env = "HOLDUP_NO_EVENTS", value_parser = BoolishValueParser::new())]
+    pub no_events: bool,
+
     /// The command to exec once every target is ready (after `--`). It replaces holdup:
     /// same PID, environment and stdio.
     #[arg(last = true, value_name = "CMD")]
@@ -124,6 +140,9 @@ pub struct Config {
     pub schedule: Schedule,
     pub command: Vec<OsString>,
     pub dry_run: bool,
+    pub termination_log: TerminationLog,
+    pub report: Option<Report>,
+    pub no_events: bool,
 }
 
 impl Args {
@@ -190,6 +209,9 @@ impl Args {
             },
             command: self.command,
             dry_run: self.dry_run,
+            termination_log: TerminationLog::from_value(self.termination_log.as_deref()),
+            report: self.report,
+            no_events: self.no_events,
         })
     }
 
@@ -320,6 +342,10 @@ fn rate(text: &str) -> Result<u32, String> {
             "'{text}' is not a number of retries a second (expected e.g. 1000, or 0 for no limit)"
         )
     })
+}
+
+fn report(text: &str) -> Result<Report, String> {
+    Report::parse(text).map_err(|error| error.to_string())
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {

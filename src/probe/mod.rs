@@ -166,6 +166,8 @@ pub struct Target {
     probe: Probe,
     /// The target as it may be shown: without password or options.
     shown: String,
+    /// Its kind, by the first scheme of its row (`tcp`, `postgres`, `k8s`).
+    kind: &'static str,
 }
 
 impl Target {
@@ -219,6 +221,7 @@ impl Target {
         Ok(Target {
             shown: probe.shown(),
             probe,
+            kind: kind.schemes[0],
         })
     }
 
@@ -230,6 +233,11 @@ impl Target {
     /// What an attempt would use, for `--dry-run`.
     pub fn plan(&self) -> Plan {
         self.probe.plan()
+    }
+
+    /// Its kind, by the first scheme of its row in the table: `tcp`, `http`, `k8s`, ….
+    pub fn kind(&self) -> &'static str {
+        self.kind
     }
 }
 

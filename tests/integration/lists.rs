@@ -90,6 +90,91 @@ fn a_bad_line_is_named_by_file_and_number() {
         .stderr_has("HOLDUP_TARGETS_FROM /nonexistent/targets: cannot read it: ");
 }
 
+/// A list from a file is told like any other: a bad line writes the termination message
+/// as every usage error does; the targets of the file are in the report, in the
+/// termination message when they are not ready, and in --dry-run beside where the run
+/// reports and its budget of retries.
+#[test]
+fn targets_from_a_file_are_told_where_every_run_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, report) = (
+        dir.path().join("termination-log"),
+        dir.path().join("report.json"),
+    );
+    let bad = list_file("db:5432\ndb\n");
+    let name = bad.path().display().to_string();
+    holdup()
+        .args(["--targets-from", &name])
+        .arg("--termination-log")
+        .arg(&log)
+        .run()
+        .code(2);
+    let message = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        message.starts_with(&format!("usage: {name} line 2: invalid target 'db'")),
+        "{message}"
+    );
+
+    let (up, closed) = (listening(), ClosedPort::new());
+    let file = list_file(&format!(
+        "tcp://{}\ntcp://{}\n",
+        up.address(),
+        closed.address()
+    ));
+    let file_name = file.path().display().to_string();
+    holdup()
+        .args([
+            "--targets-from",
+            &file_name,
+            "-t",
+            "1s",
+            "--termination-log",
+        ])
+        .arg(&log)
+        .arg("--report")
+        .arg(&report)
+        .run()
+        .code(1);
+    let down = format!("tcp://{}", closed.address());
+    let message = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        message.starts_with(&format!("{down} not ready after 1.00s: ")),
+        "{message}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let reported: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|target| target["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reported,
+        [format!("tcp://{}", up.address()), down.clone()],
+        "{report}"
+    );
+
+    holdup()
+        .args([
+            "--dry-run",
+            "--targets-from",
+            &file_name,
+            "--max-rate",
+            "50",
+        ])
+        .arg("--termination-log")
+        .arg(&log)
+        .run()
+        .code(0)
+        .stderr_has(&format!("would wait for {down}: "))
+        .stderr_has("; max rate=50 retries/s")
+        .stderr_has(&format!(
+            "holdup: reporting: termination log={} (on failure); report=none",
+            log.display()
+        ));
+}
+
 /// Listeners whose accept queue is full until [`Jammed::open`]: a connection to them
 /// hangs, holding its socket, as one to a distant or busy server does.
 struct Jammed {
