@@ -22,6 +22,8 @@
 
 use std::time::Duration;
 
+use crate::pace::Limits;
+
 /// How far each delay is randomised either way, as a fraction of it.
 pub const JITTER: f64 = 0.2;
 
@@ -42,6 +44,8 @@ pub struct Schedule {
     pub attempt_timeout: Duration,
     /// Randomisation of each delay, as a fraction of it (0 turns it off).
     pub jitter: f64,
+    /// The budget all targets share: attempts in flight, retries a second.
+    pub limits: Limits,
 }
 
 /// The delays between the failed attempts of one target.
@@ -117,6 +121,7 @@ mod tests {
             max_interval: Duration::from_secs(2),
             attempt_timeout: Duration::from_secs(5),
             jitter: 0.0,
+            limits: Limits::default(),
         }
     }
 

@@ -20,13 +20,19 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 use tracing::{debug, info};
 
 use crate::attempt::{Failure, Stage};
 use crate::board::Board;
 use crate::log::{human, millis};
+use crate::pace::Pace;
 use crate::schedule::{Backoff, Schedule, attempts, jittered, timeout_words};
+
+/// Why a target of a long list was never tried: the attempts in flight are bounded by the
+/// limit of open files, and others held every place until the deadline.
+const NO_TURN: &str = "not tried before the deadline: every place among the attempts in \
+     flight was taken (the limit of open files bounds them)";
 
 /// What one target must do to count as ready.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +100,8 @@ where
 {
     let start = Instant::now();
     let check = &check;
+    let pace = Pace::new(&schedule.limits);
+    let pace = &pace;
     let mut waiting: FuturesUnordered<_> = targets
         .iter()
         .enumerate()
@@ -108,6 +116,7 @@ where
                 start,
                 deadline,
                 board,
+                pace,
             };
             async move { (index, one.run(check).await) }
         })
@@ -170,6 +179,8 @@ struct Loop<'a, 'b, T> {
     start: Instant,
     deadline: Option<Instant>,
     board: &'b Board,
+    /// The budget all targets share: places in flight, retries a second.
+    pace: &'b Pace,
 }
 
 /// What one finished attempt came to.
@@ -193,12 +204,23 @@ impl<'a, T: Display> Loop<'a, '_, T> {
         let (target, goal, schedule) = (self.target, self.goal, self.schedule);
         let mut backoff = Backoff::new(schedule);
         loop {
+            // Held until the attempt ends; waiting for it never outlasts the deadline. Every
+            // attempt after the first is a retry, those of a #stable streak included.
+            let retry = self.board.record(self.index).attempts > 0;
+            let admitted = self.pace.admit(retry);
+            let slot = match self.deadline {
+                Some(deadline) => match timeout_at(deadline, admitted).await {
+                    Ok(slot) => slot,
+                    Err(_) => return self.no_turn(),
+                },
+                None => admitted.await,
+            };
             let now = Instant::now();
             let time_left = self
                 .deadline
                 .map(|deadline| deadline.saturating_duration_since(now));
             if time_left == Some(Duration::ZERO) {
-                return End::DeadlinePassed;
+                return self.no_turn();
             }
             let budget = time_left.map_or(schedule.attempt_timeout, |left| {
                 left.min(schedule.attempt_timeout)
@@ -221,6 +243,7 @@ impl<'a, T: Display> Loop<'a, '_, T> {
             } else {
                 timeout(budget, attempt).await.map(Some)
             };
+            drop(slot);
             // The record is let go before any sleep.
             let delay = {
                 let mut record = self.board.record_mut(self.index);
@@ -371,6 +394,15 @@ impl<'a, T: Display> Loop<'a, '_, T> {
         }
     }
 
+    /// The deadline passed before an attempt could start: a target never tried says why.
+    fn no_turn(&self) -> End {
+        let mut record = self.board.record_mut(self.index);
+        if record.attempts == 0 && record.last_error.is_none() {
+            record.last_error = Some(NO_TURN.to_string());
+        }
+        End::DeadlinePassed
+    }
+
     fn say_ready(&self, tries: &u32, waited: Duration, down_reason: Option<&str>) {
         let target = self.target;
         let tries = *tries;
@@ -411,6 +443,7 @@ mod tests {
     use anyhow::anyhow;
 
     use super::*;
+    use crate::pace::Limits;
 
     fn schedule() -> Schedule {
         Schedule {
@@ -421,6 +454,7 @@ mod tests {
             max_interval: Duration::from_secs(2),
             attempt_timeout: Duration::from_secs(5),
             jitter: 0.0,
+            limits: Limits::default(),
         }
     }
 
@@ -994,5 +1028,107 @@ mod tests {
         assert_eq!(outcome, Outcome::Tried);
         assert_eq!(board.record(0).attempts, 2);
         assert_eq!(board.record(0).reason(), "connection refused");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn once_keeps_to_the_attempts_in_flight() {
+        // Two places for three targets: the third waits for the first place to free.
+        let schedule = Schedule {
+            limits: Limits {
+                in_flight: 2,
+                max_rate: None,
+            },
+            ..schedule()
+        };
+        let board = Board::new(3);
+        let start = Instant::now();
+        let slow = |_: &&str, _: Stage| async {
+            tokio::time::sleep(ms(100)).await;
+            Err::<(), Failure>(anyhow!("refused").into())
+        };
+        let once = Until {
+            min_ready: 3,
+            once: true,
+        };
+        let outcome = run(
+            &["a", "b", "c"],
+            Goal::default(),
+            once,
+            &schedule,
+            None,
+            &board,
+            slow,
+        )
+        .await;
+        assert_eq!(outcome, Outcome::Tried);
+        assert_eq!(start.elapsed(), ms(200));
+        assert!((0..3).all(|index| board.record(index).attempts == 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stable_streak_keeps_to_the_rate_of_retries() {
+        // 2 retries a second: after the first attempt and the burst, one each 500 ms.
+        let schedule = Schedule {
+            limits: Limits {
+                in_flight: 10,
+                max_rate: Some(2),
+            },
+            ..schedule()
+        };
+        let goal = Goal {
+            stable: 5,
+            down: false,
+        };
+        let board = Board::new(1);
+        let start = Instant::now();
+        let outcome = run(
+            &["a"],
+            goal,
+            ALL_OF_ONE,
+            &schedule,
+            None,
+            &board,
+            scripted(&[]),
+        )
+        .await;
+        assert_eq!(outcome, Outcome::Ready);
+        assert_eq!(board.record(0).attempts, 5);
+        assert_eq!(start.elapsed(), ms(1_500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_never_let_in_before_the_deadline_says_why() {
+        let schedule = Schedule {
+            limits: Limits {
+                in_flight: 1,
+                max_rate: None,
+            },
+            ..schedule()
+        };
+        let board = Board::new(2);
+        let hang = |_: &&str, _: Stage| std::future::pending::<Result<(), Failure>>();
+        let once = Until {
+            min_ready: 2,
+            once: true,
+        };
+        let start = Instant::now();
+        let outcome = run(
+            &["stuck", "queued"],
+            Goal::default(),
+            once,
+            &schedule,
+            Some(start + ms(1_000)),
+            &board,
+            hang,
+        )
+        .await;
+        assert_eq!(outcome, Outcome::DeadlinePassed);
+        assert_eq!(board.record(1).attempts, 0);
+        assert!(
+            board
+                .record(1)
+                .reason()
+                .starts_with("not tried before the deadline")
+        );
     }
 }

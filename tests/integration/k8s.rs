@@ -1000,6 +1000,7 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
             "certificates",
             "daemonsets,deployments,statefulsets",
             "endpointslices",
+            "events",
             "jobs",
             "pods",
             "services"
@@ -1050,6 +1051,13 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
                 arg.strip_prefix("--wait-for=")
                     .filter(|target| target.starts_with("k8s://"))
             });
+            // Events on its own pod, in the pod's namespace, unless turned off.
+            if !argv.iter().any(|arg| arg == "--no-events") {
+                needs
+                    .entry((namespace.clone(), namespace.clone(), account.clone()))
+                    .or_default()
+                    .insert("events");
+            }
             for target in targets {
                 let (in_namespace, resources) = namespace_and_resources(target);
                 let key = (

@@ -44,7 +44,7 @@ fn up_then_down(target: &str, shown: &str, stop: impl FnOnce()) {
     let still = once(&with(target, "down"));
     still
         .code(1)
-        .stderr_has(&format!("{shown} not ready: still answers: "))
+        .stderr_has(&format!("{shown} not down: still answers: "))
         .stderr_has("(1 attempt)");
     assert_eq!(still.events(), ["not_ready"]);
 
@@ -429,7 +429,7 @@ fn k8s_down_when_a_service_loses_its_endpoints() {
     );
     let up = k8s.in_pod().args(["--once", "-w", "k8s://db#down"]).run();
     up.code(1)
-        .stderr_has("k8s://db not ready: still ready (an attempt succeeded) (1 attempt)");
+        .stderr_has("k8s://db not down: still ready (an attempt succeeded) (1 attempt)");
     k8s.api.put(
         Kind::EndpointSlice,
         "shop",
@@ -465,5 +465,5 @@ fn down_and_min_ready_combine() {
     finished
         .code(1)
         .stderr_has(&format!("{} down after ", gone.trim_end_matches("#down")))
-        .stderr_has(" not ready: still answers: ");
+        .stderr_has(" not down: still answers: ");
 }

@@ -7,7 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hyper::body::{Body, Incoming};
+use http_body_util::BodyExt as _;
+use hyper::body::{Body, Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use rcgen::{
@@ -239,6 +240,61 @@ where
                         serve_connection(stream, plain, answer).await;
                     }
                 }
+            });
+        }
+    });
+    Serving {
+        address,
+        _runtime: runtime,
+    }
+}
+
+/// The same as [`serve`] over TLS, for handlers that read what a request carries: each
+/// request's body is read whole before `answer` sees it.
+pub fn serve_reading_bodies<A, B>(tls: rustls::ServerConfig, answer: A) -> Serving
+where
+    A: Fn(Request<Bytes>, Connection) -> Response<B> + Send + Sync + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let answer = Arc::new(answer);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    runtime.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let connection = Connection {
+                    client_certificate: stream.get_ref().1.peer_certificates().is_some(),
+                };
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let answer = answer.clone();
+                    async move {
+                        let (parts, body) = request.into_parts();
+                        let bytes = body
+                            .collect()
+                            .await
+                            .map(|collected| collected.to_bytes())
+                            .unwrap_or_default();
+                        Ok::<_, Infallible>(answer(Request::from_parts(parts, bytes), connection))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });

@@ -7,6 +7,7 @@
 //! look at the requests it got. The objects themselves are built in [`objects`].
 
 mod discovery;
+mod events;
 mod objects;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,12 +20,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use http_body_util::{Either, Full};
-use hyper::body::{Bytes, Frame, Incoming};
+use hyper::body::{Bytes, Frame};
 use hyper::{Request, Response};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::tls::{Connection, Serving, TestCa, serve};
+use super::tls::{Connection, Serving, TestCa, serve_reading_bodies};
 use super::{Holdup, holdup};
 
 pub use self::discovery::{KINDS, Kind};
@@ -46,9 +47,16 @@ pub struct Seen {
     pub client_certificate: bool,
     /// The HTTP status answered.
     pub status: u16,
+    /// The JSON a create or patch carried.
+    pub body: Option<Value>,
 }
 
 impl Seen {
+    /// A request about an Event (holdup's own Events on its pod), not about a target.
+    fn is_event(&self) -> bool {
+        matches!(self.kind, Some(Kind::Event | Kind::CoreEvent))
+    }
+
     /// The value of a query parameter.
     pub fn param(&self, name: &str) -> Option<String> {
         url::form_urlencoded::parse(self.query.as_bytes())
@@ -81,6 +89,9 @@ struct Cluster {
     forbidden: Vec<(Kind, String)>,
     watchers: Vec<Watcher>,
     requests: Vec<Seen>,
+    /// Creates of Events are answered with headers and a body that never ends: an API
+    /// server that hangs. The senders keep those bodies open.
+    stall_events: Option<Vec<UnboundedSender<Bytes>>>,
 }
 
 impl Default for Cluster {
@@ -95,6 +106,7 @@ impl Default for Cluster {
             forbidden: Vec::new(),
             watchers: Vec::new(),
             requests: Vec::new(),
+            stall_events: None,
         }
     }
 }
@@ -213,7 +225,7 @@ impl ApiServer {
         let config = ca.server_config_checking_clients(&["127.0.0.1", "kubernetes.default.svc"]);
         let cluster: Arc<(Mutex<Cluster>, Condvar)> = Arc::default();
         let shared = cluster.clone();
-        let serving = serve(Some(config), move |request, connection: Connection| {
+        let serving = serve_reading_bodies(config, move |request, connection: Connection| {
             answer(&shared, &request, connection.client_certificate)
         });
         ApiServer {
@@ -263,6 +275,11 @@ impl ApiServer {
                 .forbidden
                 .retain(|rule| *rule != (kind, verb.into()))
         });
+    }
+
+    /// From now on, creating an Event hangs: the answer's body never ends.
+    pub fn stall_events(&self) {
+        self.with(|cluster| cluster.stall_events = Some(Vec::new()));
     }
 
     /// Takes a resource out of discovery and serving, as before its CustomResourceDefinition
@@ -333,7 +350,33 @@ impl ApiServer {
         );
     }
 
+    /// The objects of `kind` in `namespace`, as stored.
+    pub fn objects(&self, kind: Kind, namespace: &str) -> Vec<Value> {
+        self.with(|cluster| {
+            cluster
+                .objects
+                .iter()
+                .filter(|((k, ns, _), _)| *k == kind && ns == namespace)
+                .map(|(_, object)| object.clone())
+                .collect()
+        })
+    }
+
+    /// The requests about targets: all but those about holdup's own Events on its pod,
+    /// which are posted beside the wait (see [`ApiServer::all_requests`]).
     pub fn requests(&self) -> Vec<Seen> {
+        self.with(|cluster| {
+            cluster
+                .requests
+                .iter()
+                .filter(|seen| !seen.is_event())
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Every request, Events included.
+    pub fn all_requests(&self) -> Vec<Seen> {
         self.with(|cluster| cluster.requests.clone())
     }
 
@@ -501,7 +544,7 @@ contexts:
 
 fn answer(
     cluster: &Arc<(Mutex<Cluster>, Condvar)>,
-    request: &Request<Incoming>,
+    request: &Request<Bytes>,
     client_certificate: bool,
 ) -> Response<Body> {
     let (lock, changed) = &**cluster;
@@ -522,14 +565,32 @@ fn answer(
         token: token.clone(),
         client_certificate,
         status: 200,
+        body: serde_json::from_slice(request.body()).ok(),
     };
+    match *request.method() {
+        hyper::Method::POST => seen.verb = "create".into(),
+        hyper::Method::PATCH => seen.verb = "patch".into(),
+        _ => {}
+    }
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     if seen
         .param("watch")
         .is_some_and(|watch| watch == "1" || watch == "true")
     {
         seen.verb = "watch".into();
     }
-    let response = route(&mut cluster, &mut seen, token, client_certificate);
+    let response = route(
+        &mut cluster,
+        &mut seen,
+        token,
+        client_certificate,
+        &content_type,
+    );
     seen.status = response.status().as_u16();
     cluster.requests.push(seen);
     changed.notify_all();
@@ -596,6 +657,7 @@ fn route(
     seen: &mut Seen,
     token: Option<String>,
     client_certificate: bool,
+    content_type: &str,
 ) -> Response<Body> {
     let user = match token {
         Some(token) => cluster.tokens.get(&token).cloned(),
@@ -621,7 +683,7 @@ fn route(
         }
         return not_found();
     };
-    if name.is_some() {
+    if name.is_some() && seen.verb == "list" {
         seen.verb = "get".into();
     }
     seen.kind = Some(kind);
@@ -648,6 +710,44 @@ fn route(
         );
         let details = json!({"group": group, "kind": kind.plural()});
         return json_response(403, &status(403, "Forbidden", &message, Some(details)));
+    }
+    match (seen.verb.as_str(), &name) {
+        ("create", None) if cluster.stall_events.is_some() => {
+            let (sender, receiver) = unbounded_channel();
+            if let Some(open) = cluster.stall_events.as_mut() {
+                open.push(sender);
+            }
+            return Response::builder()
+                .status(201)
+                .header("content-type", "application/json")
+                .body(Either::Right(Events(receiver)))
+                .unwrap();
+        }
+        ("create", None) => {
+            return events::create(cluster, kind, &namespace, seen.body.clone(), content_type);
+        }
+        ("patch", Some(name)) => {
+            return events::merge_patch(
+                cluster,
+                kind,
+                &namespace,
+                name,
+                seen.body.clone(),
+                content_type,
+            );
+        }
+        ("create" | "patch", _) => {
+            return json_response(
+                405,
+                &status(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                    None,
+                ),
+            );
+        }
+        _ => {}
     }
     if let Some(name) = name {
         let key = (kind, namespace.clone(), name.clone());

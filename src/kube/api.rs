@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -26,6 +26,13 @@ const STATUS_LIMIT: usize = 64 << 10;
 
 /// How a CA for the API server is given, for the hint when its certificate is refused.
 const GIVE_CA: &str = "certificate-authority: FILE in the kubeconfig";
+
+/// What a request carries.
+enum Body {
+    None,
+    Json(String),
+    MergePatch(String),
+}
 
 /// Why a request did not give what was asked.
 #[derive(Debug)]
@@ -164,6 +171,60 @@ impl Api {
             .map(Some)
     }
 
+    /// Creates an object of `query`'s resource in its namespace; returns the object as
+    /// stored.
+    pub async fn create(
+        &self,
+        query: &Query,
+        object: &serde_json::Value,
+        stage: &Stage,
+    ) -> Result<serde_json::Value, ApiError> {
+        let mut url = self.url(query, None);
+        url.set_query(None);
+        stage.set(format!(
+            "creating a {}{} at {}",
+            query.resource.kind,
+            query.in_namespace(),
+            self.authority
+        ));
+        let body = Body::Json(object.to_string());
+        let response = self
+            .send_with(Method::POST, url, body, "create", query, stage)
+            .await?;
+        self.read_json(response, &format!("{} object", query.resource))
+            .await
+    }
+
+    /// Changes the object `name` of `query` with a JSON merge patch (RFC 7386): the
+    /// fields given replace those stored, the others stay.
+    pub async fn merge_patch(
+        &self,
+        query: &Query,
+        name: &str,
+        patch: &serde_json::Value,
+        stage: &Stage,
+    ) -> Result<serde_json::Value, ApiError> {
+        let mut url = self.url(query, None);
+        url.set_query(None);
+        url.path_segments_mut()
+            .map_err(|()| {
+                ApiError::Other(anyhow!("the API server URL {} has no path", self.server))
+            })?
+            .push(name);
+        stage.set(format!(
+            "patching {} {} at {}",
+            query.resource.kind,
+            query.object(name),
+            self.authority
+        ));
+        let body = Body::MergePatch(patch.to_string());
+        let response = self
+            .send_with(Method::PATCH, url, body, "patch", query, stage)
+            .await?;
+        self.read_json(response, &format!("{} object", query.resource))
+            .await
+    }
+
     /// A discovery document (`/api`, `/apis`, `/apis/GROUP/VERSION`), or None when the
     /// server does not serve that path (a group or version it does not have).
     pub async fn discover<T: DeserializeOwned>(
@@ -252,6 +313,18 @@ impl Api {
 
     /// Sends a GET with holdup's credentials; any status comes back.
     async fn authorized(&self, url: Url, stage: &Stage) -> Result<Response, ApiError> {
+        self.authorized_with(Method::GET, url, Body::None, stage)
+            .await
+    }
+
+    /// Sends a request with holdup's credentials; any status comes back.
+    async fn authorized_with(
+        &self,
+        method: Method,
+        url: Url,
+        body: Body,
+        stage: &Stage,
+    ) -> Result<Response, ApiError> {
         let (client, token) = match &self.credentials {
             Credentials::Anonymous => (self.client.clone(), None),
             Credentials::Token(token) => (self.client.clone(), Some(token.clone())),
@@ -261,7 +334,16 @@ impl Api {
             }
             Credentials::Plugin(plugin) => self.plugin_credential(plugin, stage).await?,
         };
-        let mut request = client.get(url);
+        let mut request = client.request(method, url);
+        request = match body {
+            Body::None => request,
+            Body::Json(text) => request
+                .header("content-type", "application/json")
+                .body(text),
+            Body::MergePatch(text) => request
+                .header("content-type", "application/merge-patch+json")
+                .body(text),
+        };
         if let Some(token) = token {
             request = request.bearer_auth(token.expose());
         }
@@ -334,7 +416,20 @@ impl Api {
         query: &Query,
         stage: &Stage,
     ) -> Result<Response, ApiError> {
-        let response = self.authorized(url, stage).await?;
+        self.send_with(Method::GET, url, Body::None, verb, query, stage)
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        body: Body,
+        verb: &str,
+        query: &Query,
+        stage: &Stage,
+    ) -> Result<Response, ApiError> {
+        let response = self.authorized_with(method, url, body, stage).await?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
