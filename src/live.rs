@@ -301,6 +301,34 @@ mod tests {
     }
 
     #[test]
+    fn the_states_of_the_modes_line_up() {
+        let row = |target: &str, state, reason: &str| Row {
+            target: target.into(),
+            state,
+            elapsed: Duration::from_secs(1),
+            attempts: 3,
+            reason: reason.into(),
+        };
+        let rows = [
+            row("tcp://old:1", State::Down, "connection refused"),
+            row(
+                "tcp://new:1",
+                State::NotDown,
+                "still answers: accepted a connection",
+            ),
+            row("tcp://c:1", State::NotNeeded, "connection refused"),
+        ];
+        assert_eq!(
+            LiveView { colour: false }.lines(&rows, 3, (200, 24)),
+            [
+                "down       tcp://old:1   1.00s  3 attempts",
+                "not down   tcp://new:1   1.00s  3 attempts  still answers: accepted a connection",
+                "not needed tcp://c:1     1.00s  3 attempts  connection refused",
+            ]
+        );
+    }
+
+    #[test]
     fn a_long_list_is_a_screenful_and_a_count() {
         // A list from --targets-from: only what fits is built and drawn.
         let shown = fitting(10_000, 24);

@@ -299,6 +299,25 @@ mod tests {
     }
 
     #[test]
+    fn a_target_not_needed_is_skipped_not_failed() {
+        let mut run = summary();
+        run.ending = Ending::Ready;
+        run.exit_code = 0;
+        run.needed = 1;
+        run.targets[1].not_needed = true;
+        let xml = junit_report(&run, SystemTime::UNIX_EPOCH);
+        assert!(
+            xml.contains("failures=\"0\" errors=\"0\" skipped=\"1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<skipped message=\"http://api:8080/health not needed: 1 of 2 targets ready; it was not: HTTP 503"),
+            "{xml}"
+        );
+        assert_eq!(json_report(&run)["targets"][1]["state"], "not_needed");
+    }
+
+    #[test]
     fn the_extension_chooses_the_format() {
         assert_eq!(
             Report::parse("out/r.json").unwrap().format,

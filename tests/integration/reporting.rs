@@ -370,3 +370,68 @@ fn can_unshare_mounts() -> Result<(), String> {
         _ => Err("cannot make a mount namespace (needs root)".into()),
     }
 }
+
+/// --once with --min-ready, #down and #stable: the termination message says how many were
+/// ready of how many needed, and a #down target that still answers as "not down"; the
+/// report gives each target's state and goal.
+#[test]
+fn the_modes_of_the_wait_are_said_in_the_termination_log_and_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, path) = (
+        dir.path().join("termination-log"),
+        dir.path().join("r.json"),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = format!("tcp://{}", listener.local_addr().unwrap());
+    let closed = format!("tcp://{}", ClosedPort::new().address());
+    holdup()
+        .args(["--once", "--min-ready", "2", "-w", &up])
+        .args(["-w", &format!("{up}#down"), "-w", &closed])
+        .arg("--termination-log")
+        .arg(&log)
+        .arg("--report")
+        .arg(&path)
+        .run()
+        .code(1);
+    let message = read(&log);
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines.len(), 3, "{message}");
+    assert_eq!(lines[0], "1 of 3 targets ready; 2 needed");
+    assert!(
+        lines[1].starts_with(&format!("{up} not down: still answers: ")),
+        "{message}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("{closed} not ready: ")) && lines[2].ends_with("(1 attempt)"),
+        "{message}"
+    );
+    let report: Value = serde_json::from_str(&read(&path)).unwrap();
+    assert_eq!(report["outcome"], "not_ready");
+    assert_eq!(report["needed"], 2);
+    let targets = report["targets"].as_array().unwrap();
+    let states: Vec<&str> = targets
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["ready", "not_ready", "not_ready"], "{report}");
+    assert_eq!(targets[1]["down"], true);
+    assert_eq!(targets[0]["down"], false);
+
+    // --any: the target still short of its streak is stopped, not needed.
+    holdup()
+        .args(["--any", "-w", &up, "-w", &format!("{closed}#stable=2")])
+        .arg("--report")
+        .arg(&path)
+        .run()
+        .code(0);
+    let report: Value = serde_json::from_str(&read(&path)).unwrap();
+    assert_eq!(report["outcome"], "ready");
+    assert_eq!(report["needed"], 1);
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets[0]["state"], "ready");
+    assert_eq!(targets[0]["streak"], 1);
+    assert_eq!(targets[1]["state"], "not_needed");
+    assert_eq!(targets[1]["stable"], 2);
+    assert_eq!(targets[1]["ready"], false);
+    drop(listener);
+}
