@@ -586,6 +586,32 @@ mod tests {
                 }
             }
 
+            /// `--stable N` and `--min-ready N` take a whole number from 1, as `#stable=N`
+            /// does, and refuse anything else with the expected form.
+            #[test]
+            fn counts_parse_or_say_the_expected_form(text in prop_oneof![
+                any::<String>(),
+                " ?-?[0-9]{0,12} ?",
+                Just("0".to_string()),
+            ]) {
+                let whole = text.trim().parse::<u64>().ok().filter(|count| *count >= 1);
+                match stable(&text) {
+                    Ok(count) => prop_assert_eq!(Some(u64::from(count)), whole),
+                    Err(message) => {
+                        prop_assert!(whole.is_none_or(|count| count > u64::from(u32::MAX)), "{text:?}");
+                        prop_assert!(message.contains("expected a whole number, 1 or more"), "{message}");
+                        prop_assert!(!message.contains('\n'));
+                    }
+                }
+                match min_ready(&text) {
+                    Ok(count) => prop_assert_eq!(Some(count as u64), whole),
+                    Err(message) => {
+                        prop_assert!(whole.is_none_or(|count| count > usize::MAX as u64), "{text:?}");
+                        prop_assert!(message.contains("expected a whole number, 1 or more"), "{message}");
+                    }
+                }
+            }
+
             /// Splitting loses no target text: every piece comes from the input, and no
             /// piece is empty.
             #[test]
