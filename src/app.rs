@@ -7,22 +7,24 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
-use crate::cli::Config;
+use crate::cli::{Config, Listen};
 use crate::exec::replace_process;
 use crate::exit;
+use crate::keep::{self, Watch};
 use crate::log::{self, Verbosity, human, millis};
 use crate::net::Net;
 use crate::plan;
 use crate::schedule::{self, Board, Outcome, attempts};
+use crate::serve;
 use crate::usage::{self, Parsed};
 
 /// Runs holdup on the command line `argv` (the program name first) and returns the exit
 /// code; with a command, returns only if exec fails.
 pub fn run(argv: Vec<OsString>) -> u8 {
     let args = match usage::parse(argv) {
-        Parsed::Run(args) => args,
+        Parsed::Run(args) => *args,
         Parsed::Show(help) => {
             // Nothing sensible is left to do when stdout is gone.
             let _ = help.print();
@@ -56,7 +58,10 @@ pub fn run(argv: Vec<OsString>) -> u8 {
             return exit::INTERNAL;
         }
     };
-    let ended = runtime.block_on(wait(&config));
+    let ended = match config.serve {
+        Some(listen) => runtime.block_on(keep_serving(&config, listen)),
+        None => runtime.block_on(wait(&config)),
+    };
     // Nothing may hold up the exec: stray resolver tasks are simply dropped.
     runtime.shutdown_background();
     match ended {
@@ -111,6 +116,56 @@ async fn wait(config: &Config) -> Result<u8> {
         }
     );
     Ok(exit::signalled(number))
+}
+
+/// `--serve`: probes every target and answers on `listen` until SIGTERM or SIGINT, which
+/// end it with 0: a sidecar shut down with its pod has not failed.
+async fn keep_serving(config: &Config, listen: Listen) -> Result<u8> {
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let net = Net::from_system()?;
+    let listener = match serve::bind(&listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            error!(event = "usage", error = %format!("{error:#}"), "{error:#}");
+            return Ok(exit::USAGE);
+        }
+    };
+    // With port 0 asked for, the port the system chose is the one to tell.
+    let serving_on = match (listen, listener.local_addr()) {
+        (Listen::AnyAddress(_), Ok(bound)) => Listen::AnyAddress(bound.port()),
+        (Listen::Address(_), Ok(bound)) => Listen::Address(bound),
+        (listen, Err(_)) => listen,
+    };
+    info!(event = "serving", address = %serving_on, "serving /readyz, /livez and /metrics on {serving_on}");
+    let start = Instant::now();
+    let watch = Watch::new(config.targets.len());
+    let probing = keep::keep_probing(
+        &config.targets,
+        &config.schedule,
+        config.recheck,
+        &watch,
+        |target, stage| {
+            let net = &net;
+            async move { target.check(net, &stage).await }
+        },
+    );
+    let (name, code) = tokio::select! {
+        () = probing => anyhow::bail!("the probing stopped, which it never should"),
+        () = serve::serve(listener, &config.targets, &watch) => anyhow::bail!("the server stopped, which it never should"),
+        _ = terminate.recv() => ("SIGTERM", exit::READY),
+        _ = interrupt.recv() => ("SIGINT", exit::READY),
+        _ = hangup.recv() => ("SIGHUP", exit::signalled(libc_signal::HUP)),
+    };
+    info!(
+        event = "signal",
+        signal = name,
+        elapsed_ms = millis(start.elapsed()),
+        "stopped by {name} after serving for {}",
+        human(start.elapsed())
+    );
+    Ok(code)
 }
 
 /// Signal numbers, the same on every Linux architecture.

@@ -2,6 +2,8 @@
 //! checked and turned into a [`Config`] with real types. Nothing here touches the network.
 
 use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
@@ -86,6 +88,16 @@ pub struct Args {
     #[arg(short, long, env = "HOLDUP_VERBOSE", action = ArgAction::Count)]
     pub verbose: u8,
 
+    /// Do not exit once ready: keep probing every target and serve /readyz, /livez and
+    /// /metrics over HTTP on ADDR (:8080 for every address, or IP:PORT).
+    #[arg(long, env = "HOLDUP_SERVE", value_name = "ADDR", value_parser = listen)]
+    pub serve: Option<Listen>,
+
+    /// With --serve: how often a ready target is probed again (one not ready is probed on
+    /// the usual schedule).
+    #[arg(long, env = "HOLDUP_RECHECK", value_name = "DURATION", allow_hyphen_values = true, default_value = "5s", value_parser = positive_duration)]
+    pub recheck: Duration,
+
     /// Check the command line and every target, say what would be done, and exit.
     #[arg(long, env = "HOLDUP_DRY_RUN", value_parser = BoolishValueParser::new())]
     pub dry_run: bool,
@@ -110,6 +122,28 @@ pub struct Config {
     pub schedule: Schedule,
     pub command: Vec<OsString>,
     pub dry_run: bool,
+    /// Where to serve, if holdup keeps probing instead of exiting.
+    pub serve: Option<Listen>,
+    /// How often a ready target is probed again while serving.
+    pub recheck: Duration,
+}
+
+/// Where `--serve` listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listen {
+    /// `:PORT`: every address of the host.
+    AnyAddress(u16),
+    /// `IP:PORT`.
+    Address(SocketAddr),
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::AnyAddress(port) => write!(f, ":{port}"),
+            Listen::Address(address) => write!(f, "{address}"),
+        }
+    }
 }
 
 impl Args {
@@ -157,6 +191,13 @@ impl Args {
                 humantime::format_duration(self.interval)
             );
         }
+        if self.serve.is_some() && !self.command.is_empty() {
+            bail!(
+                "{} keeps holdup running, so there is no command to run after `--`: \
+                 run the command in a container of its own",
+                self.named("serve")
+            );
+        }
         Ok(Config {
             targets,
             timeout: Some(self.timeout).filter(|timeout| !timeout.is_zero()),
@@ -169,6 +210,8 @@ impl Args {
             },
             command: self.command,
             dry_run: self.dry_run,
+            serve: self.serve,
+            recheck: self.recheck,
         })
     }
 
@@ -246,6 +289,21 @@ fn duration(text: &str) -> Result<Duration, String> {
     })
 }
 
+/// `--serve`'s address: `:8080` (every address), `127.0.0.1:8080`, `[::1]:8080`.
+fn listen(text: &str) -> Result<Listen, String> {
+    let text = text.trim();
+    let expected = "(expected :PORT for every address, or IP:PORT, e.g. :8080 or 127.0.0.1:8080)";
+    if let Some(port) = text.strip_prefix(':') {
+        return port
+            .parse()
+            .map(Listen::AnyAddress)
+            .map_err(|_| format!("'{port}' is not a port {expected}"));
+    }
+    text.parse()
+        .map(Listen::Address)
+        .map_err(|_| format!("'{text}' is not an address to listen on {expected}"))
+}
+
 fn positive_duration(text: &str) -> Result<Duration, String> {
     match duration(text)? {
         zero if zero.is_zero() => Err("must be longer than zero".to_string()),
@@ -278,6 +336,54 @@ mod tests {
             assert!(duration(invalid).is_err(), "{invalid}");
         }
         assert!(positive_duration("0s").is_err());
+    }
+
+    #[test]
+    fn serve_addresses() {
+        let valid = [
+            (":8080", Listen::AnyAddress(8080)),
+            (":0", Listen::AnyAddress(0)),
+            (
+                "127.0.0.1:9",
+                Listen::Address("127.0.0.1:9".parse().unwrap()),
+            ),
+            ("[::1]:8080", Listen::Address("[::1]:8080".parse().unwrap())),
+        ];
+        for (text, expected) in valid {
+            assert_eq!(listen(text), Ok(expected), "{text}");
+            assert_eq!(expected.to_string(), text);
+        }
+        for invalid in [
+            "",
+            "8080",
+            ":http",
+            ":70000",
+            "localhost:8080",
+            "0.0.0.0",
+            "[::1]",
+        ] {
+            assert!(listen(invalid).is_err(), "{invalid}");
+        }
+    }
+
+    #[test]
+    fn serving_has_no_command_to_run() {
+        let error = parse(&["--serve", ":8080", "db:5432", "--", "app"])
+            .unwrap()
+            .into_config(None)
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("--serve keeps holdup running"),
+            "{error}"
+        );
+        let config = parse(&["--serve", ":8080", "db:5432"])
+            .unwrap()
+            .into_config(None)
+            .unwrap();
+        assert_eq!(config.serve, Some(Listen::AnyAddress(8080)));
+        assert_eq!(config.recheck, Duration::from_secs(5));
     }
 
     #[test]

@@ -38,6 +38,16 @@ pub fn show(config: &Config) {
         "schedule: {}",
         text(&schedule)
     );
+    if let Some(listen) = config.serve {
+        let recheck = humantime::format_duration(config.recheck);
+        info!(
+            event = "plan",
+            part = "serve",
+            address = %listen,
+            recheck = %recheck,
+            "then keep probing (ready targets every {recheck}) and serve /readyz, /livez and /metrics on {listen}"
+        );
+    }
     if let Some((program, args)) = config.command.split_first() {
         let program = program.to_string_lossy();
         let args: Vec<_> = args.iter().map(|arg| arg.to_string_lossy()).collect();

@@ -46,13 +46,13 @@ pub struct Schedule {
 }
 
 /// The delays between the attempts of one target.
-struct Backoff<'a> {
+pub struct Backoff<'a> {
     schedule: &'a Schedule,
     delay: Duration,
 }
 
 impl<'a> Backoff<'a> {
-    fn new(schedule: &'a Schedule) -> Self {
+    pub fn new(schedule: &'a Schedule) -> Self {
         Backoff {
             schedule,
             delay: schedule.interval,
@@ -61,7 +61,7 @@ impl<'a> Backoff<'a> {
 
     /// The delay before the next attempt of a target that has been waited on for `waited`,
     /// before jitter.
-    fn next(&mut self, waited: Duration) -> Duration {
+    pub fn next(&mut self, waited: Duration) -> Duration {
         if waited >= self.schedule.backoff_after {
             self.delay = (self.delay * 2)
                 .min(self.schedule.max_interval)
@@ -72,7 +72,7 @@ impl<'a> Backoff<'a> {
 }
 
 /// `delay` scaled by a factor drawn uniformly from [1 - jitter, 1 + jitter].
-fn jittered(delay: Duration, jitter: f64) -> Duration {
+pub fn jittered(delay: Duration, jitter: f64) -> Duration {
     if jitter <= 0.0 {
         return delay;
     }
@@ -122,7 +122,8 @@ impl Record {
     }
 }
 
-fn timeout_words(after: Duration, stage: &str) -> String {
+/// "timed out after 5s", with where the attempt was when it was cut off.
+pub fn timeout_words(after: Duration, stage: &str) -> String {
     if stage.is_empty() {
         format!("timed out after {}", human(after))
     } else {

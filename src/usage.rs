@@ -16,7 +16,7 @@ use crate::log::Format;
 /// What the command line asks for.
 pub enum Parsed {
     /// A run.
-    Run(Args),
+    Run(Box<Args>),
     /// `--help` or `--version`: printed as clap prints them, exit 0.
     Show(clap::Error),
     /// A usage error, in words, to be logged in this format.
@@ -48,7 +48,7 @@ pub fn parse(argv: Vec<OsString>) -> Parsed {
     match Args::from_arg_matches(&matches) {
         Ok(mut args) => {
             args.from_env = from_env(&command, &matches);
-            Parsed::Run(args)
+            Parsed::Run(Box::new(args))
         }
         Err(error) => Parsed::Wrong {
             format: asked_format(&argv, env("HOLDUP_LOG_FORMAT").as_deref()),

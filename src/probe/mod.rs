@@ -164,6 +164,8 @@ pub struct Target {
     probe: Probe,
     /// The target as it may be shown: without password or options.
     shown: String,
+    /// The first scheme of its kind (`postgres` for `postgresql://`), to label metrics.
+    kind: &'static str,
 }
 
 impl Target {
@@ -205,6 +207,7 @@ impl Target {
         Ok(Target {
             shown: probe.shown(),
             probe,
+            kind: kind.schemes[0],
         })
     }
 
@@ -216,6 +219,11 @@ impl Target {
     /// What an attempt would use, for `--dry-run`.
     pub fn plan(&self) -> Plan {
         self.probe.plan()
+    }
+
+    /// The kind of target, by its first scheme: `tcp`, `http`, `postgres`.
+    pub fn kind(&self) -> &'static str {
+        self.kind
     }
 }
 

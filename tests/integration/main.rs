@@ -19,6 +19,7 @@ mod mixed;
 mod mysql;
 mod postgres;
 mod redis;
+mod serve;
 mod service_ip;
 mod signals;
 mod tcp;

@@ -1,0 +1,392 @@
+//! Keeping watch while serving: every target is probed for as long as holdup runs, on the
+//! usual schedule while it is not ready and every `recheck` once it is, and what the
+//! attempts found is kept in a [`Watch`] that the HTTP endpoints and the pod condition read.
+//!
+//! The time of it is the scheduler's (its backoff, jitter and attempt timeout); what is new
+//! here is that a ready target is not done with: a dependency that goes away is seen within
+//! one recheck, and probed quickly again, from the start of its outage, until it returns.
+
+use std::cell::{Cell, Ref, RefCell};
+use std::fmt::Display;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use tokio::time::{Instant, sleep, timeout};
+use tracing::{debug, info, warn};
+
+use crate::attempt::{Failure, Stage};
+use crate::log::{human, millis};
+use crate::schedule::{Backoff, Schedule, jittered, timeout_words};
+
+/// The upper bounds, in seconds, of the attempt-duration histogram: from a loopback
+/// connection (a few ms) to the default attempt timeout (5 s) and a bit beyond.
+pub const DURATION_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// What kind of failure an attempt had, for the failure counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The target answered, or refused, in a way that says "not yet".
+    NotReady,
+    /// The attempt was cut off by the attempt timeout.
+    Timeout,
+    /// What would have ended a wait for good (a failed Job); serving keeps probing anyway.
+    Permanent,
+}
+
+impl FailureClass {
+    pub const ALL: [FailureClass; 3] = [
+        FailureClass::NotReady,
+        FailureClass::Timeout,
+        FailureClass::Permanent,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureClass::NotReady => "not_ready",
+            FailureClass::Timeout => "timeout",
+            FailureClass::Permanent => "permanent",
+        }
+    }
+}
+
+/// What is known of one target.
+#[derive(Debug)]
+pub struct State {
+    pub ready: bool,
+    /// Why the target is not ready, as of its latest finished attempt.
+    last_error: Option<String>,
+    pub attempts: u64,
+    /// Failed attempts, by [`FailureClass::ALL`]'s order.
+    pub failures: [u64; 3],
+    /// When `ready` last changed (the start of holdup while it never has).
+    pub last_change: SystemTime,
+    /// Attempts that took at most each of [`DURATION_BUCKETS`] (not cumulated).
+    pub duration_buckets: [u64; DURATION_BUCKETS.len()],
+    /// Total seconds all attempts took.
+    pub duration_sum: f64,
+    in_flight: Option<(Instant, Stage)>,
+}
+
+impl State {
+    fn new() -> Self {
+        State {
+            ready: false,
+            last_error: None,
+            attempts: 0,
+            failures: [0; 3],
+            last_change: SystemTime::now(),
+            duration_buckets: [0; DURATION_BUCKETS.len()],
+            duration_sum: 0.0,
+            in_flight: None,
+        }
+    }
+
+    /// Why the target is not ready: the reason of a long poll in progress (the freshest),
+    /// else the last error, else what the first attempt is doing.
+    pub fn reason(&self) -> String {
+        if let Some(reason) = self
+            .in_flight
+            .as_ref()
+            .and_then(|(_, stage)| stage.waiting_reason())
+        {
+            return reason;
+        }
+        match (&self.last_error, &self.in_flight) {
+            (Some(error), _) => error.clone(),
+            (None, Some((_, stage))) if !stage.get().is_empty() => {
+                format!("first attempt still {}", stage.get())
+            }
+            (None, Some(_)) => "first attempt in progress".to_string(),
+            (None, None) => "not tried yet".to_string(),
+        }
+    }
+
+    fn record_duration(&mut self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        self.duration_sum += seconds;
+        if let Some(bucket) = DURATION_BUCKETS.iter().position(|&bound| seconds <= bound) {
+            self.duration_buckets[bucket] += 1;
+        }
+    }
+}
+
+/// The states of all targets, in the order given, and a count of their changes.
+pub struct Watch {
+    states: Vec<RefCell<State>>,
+    changes: Cell<u64>,
+}
+
+impl Watch {
+    pub fn new(targets: usize) -> Self {
+        Watch {
+            states: (0..targets).map(|_| RefCell::new(State::new())).collect(),
+            changes: Cell::new(0),
+        }
+    }
+
+    pub fn state(&self, index: usize) -> Ref<'_, State> {
+        self.states[index].borrow()
+    }
+
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn all_ready(&self) -> bool {
+        self.states.iter().all(|state| state.borrow().ready)
+    }
+
+    fn changed(&self) {
+        self.changes.set(self.changes.get() + 1);
+    }
+}
+
+/// Probes every target concurrently, forever: while a target is not ready, on the schedule
+/// of a wait (from the start of its outage); once ready, every `recheck`. `check` makes one
+/// attempt on a target.
+pub async fn keep_probing<'a, T, C, F>(
+    targets: &'a [T],
+    schedule: &Schedule,
+    recheck: Duration,
+    watch: &Watch,
+    check: C,
+) where
+    T: Display,
+    C: Fn(&'a T, Stage) -> F,
+    F: Future<Output = Result<(), Failure>>,
+{
+    let start = Instant::now();
+    let mut loops: FuturesUnordered<_> = targets
+        .iter()
+        .enumerate()
+        .map(|(index, target)| keep_one(index, target, schedule, recheck, start, watch, &check))
+        .collect();
+    // The loops never end; this only drives them.
+    while loops.next().await.is_some() {}
+}
+
+async fn keep_one<'a, T, C, F>(
+    index: usize,
+    target: &'a T,
+    schedule: &Schedule,
+    recheck: Duration,
+    start: Instant,
+    watch: &Watch,
+    check: &C,
+) where
+    T: Display,
+    C: Fn(&'a T, Stage) -> F,
+    F: Future<Output = Result<(), Failure>>,
+{
+    let cell = &watch.states[index];
+    let mut backoff = Backoff::new(schedule);
+    // The start of the current stretch of not being ready: backoff counts from there.
+    let mut down_since = start;
+    loop {
+        let stage = Stage::default();
+        let began = Instant::now();
+        cell.borrow_mut().in_flight = Some((began, stage.clone()));
+        let result = timeout(schedule.attempt_timeout, check(target, stage.clone())).await;
+        // The borrow ends before the sleep: the endpoints read the state meanwhile.
+        let delay = 'record: {
+            let mut state = cell.borrow_mut();
+            state.in_flight = None;
+            state.attempts += 1;
+            state.record_duration(began.elapsed());
+            let (class, error, long_poll) = match result {
+                Ok(Ok(())) => {
+                    if !state.ready {
+                        state.ready = true;
+                        state.last_change = SystemTime::now();
+                        state.last_error = None;
+                        let down = down_since.elapsed();
+                        if down_since == start {
+                            info!(event = "ready", target = %target, elapsed_ms = millis(down), attempts = state.attempts,
+                            "{target} ready after {}", human(down));
+                        } else {
+                            info!(event = "ready", target = %target, elapsed_ms = millis(down), attempts = state.attempts,
+                            "{target} ready again after {} down", human(down));
+                        }
+                        watch.changed();
+                    }
+                    break 'record recheck;
+                }
+                Ok(Err(Failure::NotReady(error))) => {
+                    (FailureClass::NotReady, format!("{error:#}"), false)
+                }
+                Ok(Err(Failure::Permanent(error))) => {
+                    (FailureClass::Permanent, format!("{error:#}"), false)
+                }
+                // A long poll that ran out of time knows why its target is not ready, and is
+                // taken up again at once, as in a wait.
+                Err(_) if stage.waiting_reason().is_some() => (
+                    FailureClass::NotReady,
+                    stage.waiting_reason().unwrap_or_default(),
+                    true,
+                ),
+                Err(_) => (
+                    FailureClass::Timeout,
+                    timeout_words(schedule.attempt_timeout, &stage.get()),
+                    false,
+                ),
+            };
+            let slot = FailureClass::ALL
+                .iter()
+                .position(|known| *known == class)
+                .unwrap_or_default();
+            state.failures[slot] += 1;
+            if state.ready {
+                state.ready = false;
+                state.last_change = SystemTime::now();
+                down_since = Instant::now();
+                backoff = Backoff::new(schedule);
+                warn!(event = "lost", target = %target, error = %error, "{target} no longer ready: {error}");
+                watch.changed();
+            } else if state.last_error.as_deref() != Some(error.as_str()) {
+                info!(event = "waiting", target = %target, error = %error, attempts = state.attempts, "waiting for {target}: {error}");
+                watch.changed();
+            }
+            let delay = if long_poll {
+                Duration::ZERO
+            } else {
+                jittered(backoff.next(down_since.elapsed()), schedule.jitter)
+            };
+            debug!(
+                event = "attempt",
+                target = %target,
+                error = %error,
+                attempt = state.attempts,
+                next_in_ms = millis(delay),
+                "{target}: attempt {} failed: {error}; next in {}",
+                state.attempts,
+                human(delay)
+            );
+            state.last_error = Some(error);
+            delay
+        };
+        sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use anyhow::anyhow;
+    use tokio::time::advance;
+
+    use super::*;
+
+    fn schedule() -> Schedule {
+        Schedule {
+            interval: Duration::from_millis(100),
+            backoff_after: Duration::from_secs(3),
+            max_interval: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(5),
+            jitter: 0.0,
+        }
+    }
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    /// Lets the probing loops run until every timer due by `millis` from now has fired.
+    async fn run_for(millis: u64) {
+        for _ in 0..millis {
+            advance(ms(1)).await;
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_that_goes_away_and_returns_is_followed() {
+        let up = Rc::new(Cell::new(false));
+        let calls = Rc::new(Cell::new(0u32));
+        let watch = Watch::new(1);
+        let check = |_: &&str, _: Stage| {
+            calls.set(calls.get() + 1);
+            let up = up.get();
+            async move {
+                if up {
+                    Ok(())
+                } else {
+                    Err(anyhow!("connection refused").into())
+                }
+            }
+        };
+        let schedule = schedule();
+        let probing = keep_probing(&["db"], &schedule, Duration::from_secs(5), &watch, check);
+        let test = async {
+            run_for(350).await;
+            assert!(!watch.all_ready());
+            assert_eq!(watch.state(0).reason(), "connection refused");
+            assert_eq!(calls.get(), 4, "every 100 ms while not ready");
+
+            up.set(true);
+            run_for(100).await;
+            assert!(watch.all_ready());
+            let after_ready = calls.get();
+            // Once ready: one attempt every 5 s, not every 100 ms.
+            run_for(4_000).await;
+            assert_eq!(calls.get(), after_ready);
+            run_for(1_100).await;
+            assert_eq!(calls.get(), after_ready + 1);
+
+            up.set(false);
+            run_for(5_000).await;
+            assert!(!watch.all_ready());
+            // 4 before it was ready; 2 since it went away (at 10.4 s and 10.5 s).
+            assert_eq!(watch.state(0).failures, [6, 0, 0]);
+            let when_lost = calls.get();
+            // Down again: quick attempts from the start of the outage.
+            run_for(300).await;
+            assert_eq!(calls.get(), when_lost + 3);
+
+            up.set(true);
+            run_for(100).await;
+            assert!(watch.all_ready());
+            assert!(
+                watch.changes.get() >= 4,
+                "ready, lost, ready: {}",
+                watch.changes.get()
+            );
+        };
+        tokio::select! {
+            () = probing => unreachable!("probing never ends"),
+            () = test => {}
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_are_timed_and_a_hang_is_a_timeout() {
+        let watch = Watch::new(1);
+        let check = |_: &&str, stage: Stage| async move {
+            stage.set("connecting to 10.0.0.1:5432");
+            std::future::pending::<Result<(), Failure>>().await
+        };
+        let schedule = schedule();
+        let probing = keep_probing(&["db"], &schedule, Duration::from_secs(5), &watch, check);
+        let test = async {
+            run_for(5_050).await;
+            let state = watch.state(0);
+            assert_eq!(state.attempts, 1);
+            assert_eq!(state.failures, [0, 1, 0]);
+            assert_eq!(
+                state.reason(),
+                "timed out after 5.00s while connecting to 10.0.0.1:5432"
+            );
+            // 5 s is within the 5 s bucket, not the 2.5 s one.
+            assert_eq!(state.duration_buckets[9], 1);
+            assert!((state.duration_sum - 5.0).abs() < 0.01);
+        };
+        tokio::select! {
+            () = probing => unreachable!("probing never ends"),
+            () = test => {}
+        }
+    }
+}
