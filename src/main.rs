@@ -10,6 +10,7 @@ mod exec;
 mod exit;
 mod http_client;
 mod keep;
+mod kube;
 mod log;
 mod net;
 mod paths;

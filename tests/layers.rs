@@ -182,6 +182,13 @@ fn imports_point_down_the_layers_of_architecture_md() {
                     "{from_file} (layer {from_layer}) imports {to_file} (layer {to_layer}), a layer above"
                 ));
             }
+            // The Kubernetes client serves the probes and what is not a probe (Events on the
+            // pod): it must never lean on a probe.
+            if from.starts_with("kube") && to.starts_with("probe") {
+                problems.push(format!(
+                    "{from_file} imports {to_file}: the Kubernetes client imports a probe"
+                ));
+            }
             if let (Some(a), Some(b)) = (kind_of(from), kind_of(to))
                 && a != b
             {
@@ -215,13 +222,13 @@ fn imports_point_down_the_layers_of_architecture_md() {
 #[test]
 fn paths_resolve_as_rust_resolves_them() {
     let found = referred_modules(
-        "probe::k8s::api",
-        "use super::config::{Connection, Credentials};\nuse crate::net::Net;\nlet x = self::inner::f();",
+        "probe::k8s::rollout",
+        "use super::readiness::Verdict;\nuse crate::kube::api::Api;\nlet x = self::inner::f();",
     );
     let expected: BTreeSet<Vec<String>> = [
-        vec!["probe", "k8s", "config"],
-        vec!["net"],
-        vec!["probe", "k8s", "api", "inner", "f"],
+        vec!["probe", "k8s", "readiness"],
+        vec!["kube", "api"],
+        vec!["probe", "k8s", "rollout", "inner", "f"],
     ]
     .iter()
     .map(|path| path.iter().map(|part| part.to_string()).collect())

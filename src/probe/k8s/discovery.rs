@@ -13,9 +13,9 @@
 use anyhow::anyhow;
 use serde::Deserialize;
 
-use super::api::{Api, ApiError};
-use super::resource::{LIST_WATCH, Resource, null_as_default};
 use crate::attempt::Stage;
+use crate::kube::api::{Api, ApiError};
+use crate::kube::resource::{LIST_WATCH, Resource, null_as_default};
 
 /// What the target names: `certificates.cert-manager.io` with `#version=v1` is
 /// `{name: "certificates", group: Some("cert-manager.io"), version: Some("v1")}`.

@@ -59,27 +59,21 @@
 //!
 //! In-cluster: the service account's token, read anew for every request (bound tokens are
 //! rotated while the pod runs), and its `ca.crt`; the directory can be moved with
-//! `HOLDUP_SERVICE_ACCOUNT_DIR`. Out of cluster: a kubeconfig (see [`config`]), whose user
-//! may run an exec plugin (see [`plugin`]). A 401 or 403 is retried until the deadline (a
+//! `HOLDUP_SERVICE_ACCOUNT_DIR`. Out of cluster: a kubeconfig (see [`crate::kube::config`]), whose user
+//! may run an exec plugin (see [`crate::kube::plugin`]). A 401 or 403 is retried until the deadline (a
 //! RoleBinding is often applied moments after the pod starts), and its message names the
 //! credentials, or the exact Role rule to add.
 
-mod api;
-mod config;
 mod discovery;
 mod forms;
 mod jsonpath;
 mod names;
 mod object;
 mod plan;
-mod plugin;
 mod readiness;
-mod resource;
 mod rollout;
 mod seen;
 mod service;
-mod watch;
-mod yaml;
 
 use std::fmt;
 
@@ -87,16 +81,17 @@ use anyhow::{Result, anyhow};
 use futures_util::lock::Mutex;
 use tracing::warn;
 
-use self::api::{Api, ApiError};
 use self::discovery::Missing;
 use self::forms::Kind;
 use self::object::Pick;
 use self::readiness::Verdict;
-use self::resource::{ENDPOINT_SLICES, JOBS, PODS, Query};
 use self::seen::Seen;
-use self::watch::{Event, Watch};
 use super::options::Plan;
 use crate::attempt::{Failure, Stage};
+use crate::kube::api::{Api, ApiError};
+use crate::kube::config;
+use crate::kube::resource::{ENDPOINT_SLICES, JOBS, PODS, Query};
+use crate::kube::watch::{Event, Watch};
 use crate::net::Net;
 
 /// The label EndpointSlices carry to name their Service.

@@ -2,10 +2,10 @@
 //! and the namespace, API server and credentials the first attempt would use, with where
 //! each came from. Nothing is asked of the API server and no credential plugin is run.
 
-use super::config;
 use super::discovery::Wanted;
 use super::forms::Kind;
 use super::object::{Check, Pick};
+use crate::kube::config;
 use crate::probe::options::Plan;
 
 /// The plan of a target of `kind`, in `namespace` (None: the pod's or the context's),

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use super::resource::null_as_default;
+pub use crate::kube::resource::null_as_default;
 
 /// How a target stands.
 #[derive(Debug, PartialEq, Eq)]

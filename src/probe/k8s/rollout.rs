@@ -13,10 +13,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::warn;
 
-use super::api::{Api, ApiError};
 use super::readiness::{Condition, Verdict, listed, null_as_default, parse, plural, pod_troubles};
-use super::resource::{DAEMON_SETS, DEPLOYMENTS, PODS_LISTED, Query, Resource, STATEFUL_SETS};
 use crate::attempt::Stage;
+use crate::kube::api::{Api, ApiError};
+use crate::kube::resource::{
+    DAEMON_SETS, DEPLOYMENTS, PODS_LISTED, Query, Resource, STATEFUL_SETS,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {

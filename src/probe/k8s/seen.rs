@@ -8,9 +8,9 @@ use serde_json::Value;
 use super::forms::Kind;
 use super::object::{self, Words};
 use super::readiness::{self, Verdict};
-use super::resource::Query;
 use super::rollout;
 use super::service;
+use crate::kube::resource::Query;
 
 /// The watched collection as last sent.
 #[derive(Default)]

@@ -16,10 +16,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::warn;
 
-use super::api::{Api, ApiError};
 use super::readiness::{Verdict, listed, null_as_default, parse, plural};
-use super::resource::{Query, SERVICES};
 use crate::attempt::Stage;
+use crate::kube::api::{Api, ApiError};
+use crate::kube::resource::{Query, SERVICES};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
