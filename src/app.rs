@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::cli::{Config, Listen};
+use crate::condition::PodCondition;
 use crate::exec::replace_process;
 use crate::exit;
 use crate::keep::{self, Watch};
@@ -58,9 +59,10 @@ pub fn run(argv: Vec<OsString>) -> u8 {
             return exit::INTERNAL;
         }
     };
-    let ended = match config.serve {
-        Some(listen) => runtime.block_on(keep_serving(&config, listen)),
-        None => runtime.block_on(wait(&config)),
+    let ended = if config.keeps_running() {
+        runtime.block_on(keep_running(&config))
+    } else {
+        runtime.block_on(wait(&config))
     };
     // Nothing may hold up the exec: stray resolver tasks are simply dropped.
     runtime.shutdown_background();
@@ -118,27 +120,46 @@ async fn wait(config: &Config) -> Result<u8> {
     Ok(exit::signalled(number))
 }
 
-/// `--serve`: probes every target and answers on `listen` until SIGTERM or SIGINT, which
-/// end it with 0: a sidecar shut down with its pod has not failed.
-async fn keep_serving(config: &Config, listen: Listen) -> Result<u8> {
+/// `--serve` and `--pod-condition`: probes every target for as long as holdup runs,
+/// answers on the address to serve on and keeps the pod's condition in step, until SIGTERM
+/// or SIGINT, which end it with 0: a sidecar shut down with its pod has not failed.
+async fn keep_running(config: &Config) -> Result<u8> {
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let net = Net::from_system()?;
-    let listener = match serve::bind(&listen).await {
-        Ok(listener) => listener,
-        Err(error) => {
+    // What cannot work is said before anything is probed, as for a bad target.
+    let condition = match config
+        .pod_condition
+        .as_deref()
+        .map(|kind| PodCondition::new(kind, &net))
+    {
+        Some(Ok(condition)) => Some(condition),
+        Some(Err(error)) => {
             error!(event = "usage", error = %format!("{error:#}"), "{error:#}");
             return Ok(exit::USAGE);
         }
+        None => None,
     };
-    // With port 0 asked for, the port the system chose is the one to tell.
-    let serving_on = match (listen, listener.local_addr()) {
-        (Listen::AnyAddress(_), Ok(bound)) => Listen::AnyAddress(bound.port()),
-        (Listen::Address(_), Ok(bound)) => Listen::Address(bound),
-        (listen, Err(_)) => listen,
+    let listener = match config.serve {
+        Some(listen) => match serve::bind(&listen).await {
+            Ok(listener) => Some((listen, listener)),
+            Err(error) => {
+                error!(event = "usage", error = %format!("{error:#}"), "{error:#}");
+                return Ok(exit::USAGE);
+            }
+        },
+        None => None,
     };
-    info!(event = "serving", address = %serving_on, "serving /readyz, /livez and /metrics on {serving_on}");
+    if let Some((listen, listener)) = &listener {
+        // With port 0 asked for, the port the system chose is the one to tell.
+        let serving_on = match (listen, listener.local_addr()) {
+            (Listen::AnyAddress(_), Ok(bound)) => Listen::AnyAddress(bound.port()),
+            (Listen::Address(_), Ok(bound)) => Listen::Address(bound),
+            (listen, Err(_)) => *listen,
+        };
+        info!(event = "serving", address = %serving_on, "serving /readyz, /livez and /metrics on {serving_on}");
+    }
     let start = Instant::now();
     let watch = Watch::new(config.targets.len());
     let probing = keep::keep_probing(
@@ -151,9 +172,22 @@ async fn keep_serving(config: &Config, listen: Listen) -> Result<u8> {
             async move { target.check(net, &stage).await }
         },
     );
+    let serving = async {
+        match listener {
+            Some((_, listener)) => serve::serve(listener, &config.targets, &watch).await,
+            None => std::future::pending().await,
+        }
+    };
+    let in_step = async {
+        match &condition {
+            Some(condition) => condition.keep_in_step(&config.targets, &watch).await,
+            None => std::future::pending().await,
+        }
+    };
     let (name, code) = tokio::select! {
         () = probing => anyhow::bail!("the probing stopped, which it never should"),
-        () = serve::serve(listener, &config.targets, &watch) => anyhow::bail!("the server stopped, which it never should"),
+        () = serving => anyhow::bail!("the server stopped, which it never should"),
+        () = in_step => anyhow::bail!("the pod condition stopped being written, which it never should"),
         _ = terminate.recv() => ("SIGTERM", exit::READY),
         _ = interrupt.recv() => ("SIGINT", exit::READY),
         _ = hangup.recv() => ("SIGHUP", exit::signalled(libc_signal::HUP)),
@@ -162,7 +196,7 @@ async fn keep_serving(config: &Config, listen: Listen) -> Result<u8> {
         event = "signal",
         signal = name,
         elapsed_ms = millis(start.elapsed()),
-        "stopped by {name} after serving for {}",
+        "stopped by {name} after running for {}",
         human(start.elapsed())
     );
     Ok(code)

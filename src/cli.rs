@@ -93,7 +93,13 @@ pub struct Args {
     #[arg(long, env = "HOLDUP_SERVE", value_name = "ADDR", value_parser = listen)]
     pub serve: Option<Listen>,
 
-    /// With --serve: how often a ready target is probed again (one not ready is probed on
+    /// Keep the condition TYPE of holdup's own pod (e.g. holdup.dev/dependencies) True
+    /// while every target is ready and False while one is not; keeps probing, with or
+    /// without --serve. The pod's readinessGates list TYPE.
+    #[arg(long, env = "HOLDUP_POD_CONDITION", value_name = "TYPE", value_parser = condition_type)]
+    pub pod_condition: Option<String>,
+
+    /// With --serve or --pod-condition: how often a ready target is probed again (one not ready is probed on
     /// the usual schedule).
     #[arg(long, env = "HOLDUP_RECHECK", value_name = "DURATION", allow_hyphen_values = true, default_value = "5s", value_parser = positive_duration)]
     pub recheck: Duration,
@@ -124,8 +130,17 @@ pub struct Config {
     pub dry_run: bool,
     /// Where to serve, if holdup keeps probing instead of exiting.
     pub serve: Option<Listen>,
+    /// The condition of holdup's pod to keep in step with the targets.
+    pub pod_condition: Option<String>,
     /// How often a ready target is probed again while serving.
     pub recheck: Duration,
+}
+
+impl Config {
+    /// Whether holdup keeps probing for as long as it runs, rather than exiting once ready.
+    pub fn keeps_running(&self) -> bool {
+        self.serve.is_some() || self.pod_condition.is_some()
+    }
 }
 
 /// Where `--serve` listens.
@@ -191,11 +206,17 @@ impl Args {
                 humantime::format_duration(self.interval)
             );
         }
-        if self.serve.is_some() && !self.command.is_empty() {
+        let keeps_running = [
+            ("serve", self.serve.is_some()),
+            ("pod_condition", self.pod_condition.is_some()),
+        ];
+        if let Some((flag, _)) = keeps_running.iter().find(|(_, given)| *given)
+            && !self.command.is_empty()
+        {
             bail!(
                 "{} keeps holdup running, so there is no command to run after `--`: \
                  run the command in a container of its own",
-                self.named("serve")
+                self.named(flag)
             );
         }
         Ok(Config {
@@ -211,6 +232,7 @@ impl Args {
             command: self.command,
             dry_run: self.dry_run,
             serve: self.serve,
+            pod_condition: self.pod_condition,
             recheck: self.recheck,
         })
     }
@@ -304,6 +326,42 @@ fn listen(text: &str) -> Result<Listen, String> {
         .map_err(|_| format!("'{text}' is not an address to listen on {expected}"))
 }
 
+/// Checks a condition type as the API server does: an optional DNS subdomain prefix and
+/// `/`, then a name of at most 63 letters, digits, `-`, `_` or `.`, starting and ending
+/// with a letter or digit.
+fn condition_type(text: &str) -> Result<String, String> {
+    let expected = "(expected a condition type such as holdup.dev/dependencies)";
+    let (prefix, name) = match text.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, text),
+    };
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let prefix_ok = prefix.is_none_or(|prefix| {
+        prefix.len() <= 253
+            && prefix.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && edge(label.chars().next())
+                    && edge(label.chars().last())
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+    });
+    if name_ok && prefix_ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!("'{text}' is not a condition type {expected}"))
+    }
+}
+
 fn positive_duration(text: &str) -> Result<Duration, String> {
     match duration(text)? {
         zero if zero.is_zero() => Err("must be longer than zero".to_string()),
@@ -363,6 +421,31 @@ mod tests {
             "[::1]",
         ] {
             assert!(listen(invalid).is_err(), "{invalid}");
+        }
+    }
+
+    #[test]
+    fn condition_types() {
+        for valid in [
+            "holdup.dev/dependencies",
+            "Dependencies",
+            "example.com/db-ready",
+            "a",
+        ] {
+            assert_eq!(condition_type(valid).as_deref(), Ok(valid), "{valid}");
+        }
+        for invalid in [
+            "",
+            "/x",
+            "holdup.dev/",
+            "Holdup.dev/x",
+            "a b",
+            "-x",
+            "x-",
+            "a..b/x",
+            &"x".repeat(64),
+        ] {
+            assert!(condition_type(invalid).is_err(), "{invalid}");
         }
     }
 

@@ -6,13 +6,14 @@
 //! here is that a ready target is not done with: a dependency that goes away is seen within
 //! one recheck, and probed quickly again, from the start of its outage, until it returns.
 
-use std::cell::{Cell, Ref, RefCell};
+use std::cell::{Ref, RefCell};
 use std::fmt::Display;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
+use tokio::sync::Notify;
 use tokio::time::{Instant, sleep, timeout};
 use tracing::{debug, info, warn};
 
@@ -114,17 +115,18 @@ impl State {
     }
 }
 
-/// The states of all targets, in the order given, and a count of their changes.
+/// The states of all targets, in the order given.
 pub struct Watch {
     states: Vec<RefCell<State>>,
-    changes: Cell<u64>,
+    /// Wakes whoever publishes the states elsewhere (the pod condition) on a change.
+    changed: Notify,
 }
 
 impl Watch {
     pub fn new(targets: usize) -> Self {
         Watch {
             states: (0..targets).map(|_| RefCell::new(State::new())).collect(),
-            changes: Cell::new(0),
+            changed: Notify::new(),
         }
     }
 
@@ -140,8 +142,14 @@ impl Watch {
         self.states.iter().all(|state| state.borrow().ready)
     }
 
+    /// Returns once a target has become ready or not, or its reason has changed, since the
+    /// last call returned (at once if that happened in between: one reader at a time).
+    pub async fn changed_since_read(&self) {
+        self.changed.notified().await;
+    }
+
     fn changed(&self) {
-        self.changes.set(self.changes.get() + 1);
+        self.changed.notify_one();
     }
 }
 
@@ -274,6 +282,7 @@ async fn keep_one<'a, T, C, F>(
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
     use std::rc::Rc;
 
     use anyhow::anyhow;
@@ -350,11 +359,6 @@ mod tests {
             up.set(true);
             run_for(100).await;
             assert!(watch.all_ready());
-            assert!(
-                watch.changes.get() >= 4,
-                "ready, lost, ready: {}",
-                watch.changes.get()
-            );
         };
         tokio::select! {
             () = probing => unreachable!("probing never ends"),

@@ -6,6 +6,7 @@
 mod app;
 mod attempt;
 mod cli;
+mod condition;
 mod exec;
 mod exit;
 mod http_client;

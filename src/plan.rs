@@ -48,6 +48,14 @@ pub fn show(config: &Config) {
             "then keep probing (ready targets every {recheck}) and serve /readyz, /livez and /metrics on {listen}"
         );
     }
+    if let Some(kind) = &config.pod_condition {
+        info!(
+            event = "plan",
+            part = "pod-condition",
+            condition = %kind,
+            "then keep condition {kind} of this pod (POD_NAME and POD_NAMESPACE, or the hostname and the service account's namespace) True while every target is ready, False while one is not"
+        );
+    }
     if let Some((program, args)) = config.command.split_first() {
         let program = program.to_string_lossy();
         let args: Vec<_> = args.iter().map(|arg| arg.to_string_lossy()).collect();

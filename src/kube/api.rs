@@ -12,7 +12,8 @@ use url::Url;
 
 use super::config::{Connection, Credentials};
 use super::plugin::{Credential, Plugin};
-use super::resource::{List, Query, Status, forbidden_words};
+use super::pod::Pod;
+use super::resource::{List, POD_STATUS, Query, Status, forbidden_words};
 use super::watch::{EVENT_LIMIT, Watch};
 use crate::attempt::Stage;
 use crate::http_client::{self, describe, read_capped, status_words};
@@ -23,6 +24,9 @@ use crate::words::io_error_words;
 
 /// Longest error body we read.
 const STATUS_LIMIT: usize = 64 << 10;
+
+/// The patch type whose lists merge by key (Kubernetes' own, for its built-in objects).
+const STRATEGIC_MERGE: &str = "application/strategic-merge-patch+json";
 
 /// How a CA for the API server is given, for the hint when its certificate is refused.
 const GIVE_CA: &str = "certificate-authority: FILE in the kubeconfig";
@@ -164,6 +168,58 @@ impl Api {
             .map(Some)
     }
 
+    /// Patches the status of pod `pod` with `patch`, a strategic merge patch: lists such as
+    /// `status.conditions` merge by their key (a condition's `type`), so the conditions of
+    /// the kubelet and of other controllers stay as they are.
+    pub async fn patch_pod_status(
+        &self,
+        pod: &Pod,
+        patch: &serde_json::Value,
+        stage: &Stage,
+    ) -> Result<(), ApiError> {
+        let query = Query::new(POD_STATUS, &pod.namespace);
+        let mut url = self.server.clone();
+        let prefix = url.path().trim_end_matches('/').to_string();
+        url.set_path(&format!(
+            "{prefix}/api/v1/namespaces/{}/pods/{}/status",
+            pod.namespace, pod.name
+        ));
+        stage.set(format!(
+            "patching the status of pod {}/{} on {}",
+            pod.namespace, pod.name, self.authority
+        ));
+        let body = (STRATEGIC_MERGE, patch.to_string().into_bytes());
+        let response = self.authorized_with(url, Some(body), stage).await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let said = read_status(response).await;
+        Err(match status {
+            StatusCode::UNAUTHORIZED => self.unauthorized(),
+            StatusCode::FORBIDDEN => ApiError::Forbidden(forbidden_words(&said, "patch", &query)),
+            StatusCode::NOT_FOUND => ApiError::Other(anyhow!(
+                "pod {}/{} does not exist (404 Not Found): it was named by {}; set POD_NAME \
+                 and POD_NAMESPACE from the downward API (fieldRef metadata.name and \
+                 metadata.namespace)",
+                pod.namespace,
+                pod.name,
+                pod.from
+            )),
+            other => ApiError::Other(anyhow!(
+                "the API server at {} answered {} to a patch of the status of pod {}/{}{}",
+                self.authority,
+                status_words(other),
+                pod.namespace,
+                pod.name,
+                said.as_ref()
+                    .filter(|status| !status.message.is_empty())
+                    .map(|status| format!(": {}", status.message))
+                    .unwrap_or_default()
+            )),
+        })
+    }
+
     /// A discovery document (`/api`, `/apis`, `/apis/GROUP/VERSION`), or None when the
     /// server does not serve that path (a group or version it does not have).
     pub async fn discover<T: DeserializeOwned>(
@@ -252,6 +308,17 @@ impl Api {
 
     /// Sends a GET with holdup's credentials; any status comes back.
     async fn authorized(&self, url: Url, stage: &Stage) -> Result<Response, ApiError> {
+        self.authorized_with(url, None, stage).await
+    }
+
+    /// Sends a GET, or with a `patch` (its content type and body) a PATCH, with holdup's
+    /// credentials; any status comes back.
+    async fn authorized_with(
+        &self,
+        url: Url,
+        patch: Option<(&'static str, Vec<u8>)>,
+        stage: &Stage,
+    ) -> Result<Response, ApiError> {
         let (client, token) = match &self.credentials {
             Credentials::Anonymous => (self.client.clone(), None),
             Credentials::Token(token) => (self.client.clone(), Some(token.clone())),
@@ -261,7 +328,13 @@ impl Api {
             }
             Credentials::Plugin(plugin) => self.plugin_credential(plugin, stage).await?,
         };
-        let mut request = client.get(url);
+        let mut request = match patch {
+            Some((content_type, body)) => client
+                .patch(url)
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body),
+            None => client.get(url),
+        };
         if let Some(token) = token {
             request = request.bearer_auth(token.expose());
         }

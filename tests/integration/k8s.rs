@@ -971,7 +971,7 @@ fn k8s_examples_apply_as_they_stand_with_images_in_one_place() {
 
 /// Every manifest in examples/kubernetes: the holdup initContainers' arguments pass
 /// `--dry-run`, and each Role grants exactly the rules the README lists for the forms its
-/// pods wait for, to the service account those pods run as.
+/// pods wait for (and for `--pod-condition`), to the service account those pods run as.
 #[test]
 fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -1002,6 +1002,7 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
             "endpointslices",
             "jobs",
             "pods",
+            "pods/status",
             "services"
         ]
     );
@@ -1050,6 +1051,13 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
                 arg.strip_prefix("--wait-for=")
                     .filter(|target| target.starts_with("k8s://"))
             });
+            // --pod-condition writes the status of the pod itself, in its own namespace.
+            if argv.iter().any(|arg| arg.starts_with("--pod-condition")) {
+                needs
+                    .entry((namespace.clone(), namespace.clone(), account.clone()))
+                    .or_default()
+                    .insert("pods/status");
+            }
             for target in targets {
                 let (in_namespace, resources) = namespace_and_resources(target);
                 let key = (

@@ -17,6 +17,7 @@ mod k8s_exec;
 mod k8s_objects;
 mod mixed;
 mod mysql;
+mod pod_condition;
 mod postgres;
 mod redis;
 mod serve;

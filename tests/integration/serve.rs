@@ -200,7 +200,7 @@ fn a_dependency_that_comes_goes_and_comes_back() {
     running
         .finish_within(SOON)
         .code(0)
-        .stderr_has("stopped by SIGTERM after serving for");
+        .stderr_has("stopped by SIGTERM after running for");
 }
 
 #[test]

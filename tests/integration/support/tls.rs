@@ -7,7 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hyper::body::{Body, Incoming};
+use http_body_util::BodyExt as _;
+use hyper::body::{Body, Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use rcgen::{
@@ -196,11 +197,45 @@ impl Serving {
     }
 }
 
+/// How a server's answer takes a request's body: as it comes ([`Incoming`]), or read whole
+/// first ([`Bytes`]), which an answer made synchronously cannot wait for itself (the body
+/// arrives through the very connection task that is waiting for the answer).
+pub trait RequestBody: Sized + Send + 'static {
+    fn take(body: Incoming) -> impl Future<Output = Self> + Send;
+}
+
+impl RequestBody for Incoming {
+    async fn take(body: Incoming) -> Self {
+        body
+    }
+}
+
+impl RequestBody for Bytes {
+    async fn take(body: Incoming) -> Self {
+        body.collect()
+            .await
+            .map(|collected| collected.to_bytes())
+            .unwrap_or_default()
+    }
+}
+
 /// Serves HTTP/1.1 on 127.0.0.1, over TLS when given a configuration (HTTPS), answering
 /// every request with `answer`.
 pub fn serve<A, B>(tls: Option<rustls::ServerConfig>, answer: A) -> Serving
 where
     A: Fn(Request<Incoming>, Connection) -> Response<B> + Send + Sync + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_taking(tls, answer)
+}
+
+/// [`serve`], with each request's body taken as `R` before `answer` sees it.
+pub fn serve_taking<R, A, B>(tls: Option<rustls::ServerConfig>, answer: A) -> Serving
+where
+    R: RequestBody,
+    A: Fn(Request<R>, Connection) -> Response<B> + Send + Sync + 'static,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -277,17 +312,22 @@ where
     runtime
 }
 
-async fn serve_connection<S, A, B>(stream: S, connection: Connection, answer: Arc<A>)
+async fn serve_connection<S, R, A, B>(stream: S, connection: Connection, answer: Arc<A>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    A: Fn(Request<Incoming>, Connection) -> Response<B> + Send + Sync + 'static,
+    R: RequestBody,
+    A: Fn(Request<R>, Connection) -> Response<B> + Send + Sync + 'static,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let service = hyper::service::service_fn(move |request| {
-        let response = answer(request, connection);
-        async move { Ok::<_, Infallible>(response) }
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let answer = answer.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = R::take(body).await;
+            Ok::<_, Infallible>(answer(Request::from_parts(parts, body), connection))
+        }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)

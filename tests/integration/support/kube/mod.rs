@@ -3,7 +3,8 @@
 //! watch of namespaced and cluster-scoped resources (a custom resource among them) and get
 //! of one object, in the API reference's JSON shapes (resourceVersion, watch events one per
 //! line, BOOKMARK, ERROR with a 410 Status once history is expired, a 404 Status naming the
-//! object asked for). Tests change its objects, resources and rules while holdup runs, and
+//! object asked for), and a strategic merge patch of a pod's `status` subresource (its
+//! conditions merged by type, as the real server does). Tests change its objects, resources and rules while holdup runs, and
 //! look at the requests it got. The objects themselves are built in [`objects`].
 
 mod discovery;
@@ -19,12 +20,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use http_body_util::{Either, Full};
-use hyper::body::{Bytes, Frame, Incoming};
+use hyper::body::{Bytes, Frame};
 use hyper::{Request, Response};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::tls::{Connection, Serving, TestCa, serve};
+use super::tls::{Connection, Serving, TestCa, serve_taking};
 use super::{Holdup, holdup};
 
 pub use self::discovery::{KINDS, Kind};
@@ -33,7 +34,8 @@ pub use self::objects::*;
 /// One request the server answered.
 #[derive(Clone, Debug)]
 pub struct Seen {
-    /// `list`, `watch`, `get` (of one object, by name), or `discover`.
+    /// `list`, `watch`, `get` (of one object, by name), `patch` (of a pod's status), or
+    /// `discover`.
     pub verb: String,
     /// The path asked for.
     pub path: String,
@@ -46,6 +48,9 @@ pub struct Seen {
     pub client_certificate: bool,
     /// The HTTP status answered.
     pub status: u16,
+    /// The body of a PATCH, and its content type.
+    pub body: String,
+    pub content_type: String,
 }
 
 impl Seen {
@@ -213,9 +218,13 @@ impl ApiServer {
         let config = ca.server_config_checking_clients(&["127.0.0.1", "kubernetes.default.svc"]);
         let cluster: Arc<(Mutex<Cluster>, Condvar)> = Arc::default();
         let shared = cluster.clone();
-        let serving = serve(Some(config), move |request, connection: Connection| {
-            answer(&shared, &request, connection.client_certificate)
-        });
+        let serving = serve_taking(
+            Some(config),
+            move |request: Request<Bytes>, connection: Connection| {
+                let (parts, body) = request.into_parts();
+                answer(&shared, &parts, &body, connection.client_certificate)
+            },
+        );
         ApiServer {
             ca,
             cluster,
@@ -281,6 +290,14 @@ impl ApiServer {
     /// it.
     pub fn put(&self, kind: Kind, namespace: &str, object: Value) {
         self.with(|cluster| cluster.put(kind, namespace, object));
+    }
+
+    /// The object as the server holds it now.
+    pub fn object(&self, kind: Kind, namespace: &str, name: &str) -> Option<Value> {
+        self.with(|cluster| {
+            let key = (kind, namespace.to_string(), name.to_string());
+            cluster.objects.get(&key).cloned()
+        })
     }
 
     pub fn delete(&self, kind: Kind, namespace: &str, name: &str) {
@@ -501,28 +518,39 @@ contexts:
 
 fn answer(
     cluster: &Arc<(Mutex<Cluster>, Condvar)>,
-    request: &Request<Incoming>,
+    request: &hyper::http::request::Parts,
+    body: &Bytes,
     client_certificate: bool,
 ) -> Response<Body> {
     let (lock, changed) = &**cluster;
     let mut cluster = lock.lock().unwrap();
-    let query = request.uri().query().unwrap_or_default().to_string();
+    let query = request.uri.query().unwrap_or_default().to_string();
     let token = request
-        .headers()
+        .headers
         .get("authorization")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::to_string);
     let mut seen = Seen {
         verb: "list".into(),
-        path: request.uri().path().to_string(),
+        path: request.uri.path().to_string(),
         kind: None,
         namespace: String::new(),
         query,
         token: token.clone(),
         client_certificate,
         status: 200,
+        body: String::from_utf8_lossy(body).into_owned(),
+        content_type: request
+            .headers
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
     };
+    if request.method == hyper::Method::PATCH {
+        seen.verb = "patch".into();
+    }
     if seen
         .param("watch")
         .is_some_and(|watch| watch == "1" || watch == "true")
@@ -534,6 +562,64 @@ fn answer(
     cluster.requests.push(seen);
     changed.notify_all();
     response
+}
+
+/// A strategic merge patch of an object's `status`: `conditions` merge by `type` (an entry
+/// replaces the one of its type, or is added), other fields are replaced.
+fn patch_status(
+    cluster: &mut Cluster,
+    kind: Kind,
+    namespace: &str,
+    name: &str,
+    seen: &Seen,
+) -> Response<Body> {
+    if seen.content_type != "application/strategic-merge-patch+json" {
+        let message = format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {:?})",
+            seen.content_type
+        );
+        return json_response(415, &status(415, "UnsupportedMediaType", &message, None));
+    }
+    let Ok(patch) = serde_json::from_str::<Value>(&seen.body) else {
+        return json_response(
+            400,
+            &status(400, "BadRequest", "the patch is not JSON", None),
+        );
+    };
+    let key = (kind, namespace.to_string(), name.to_string());
+    let Some(mut object) = cluster.objects.get(&key).cloned() else {
+        let message = format!("{} \"{name}\" not found", kind.plural());
+        let details = json!({"name": name, "kind": kind.plural()});
+        return json_response(404, &status(404, "NotFound", &message, Some(details)));
+    };
+    let Some(fields) = patch["status"].as_object() else {
+        return json_response(
+            400,
+            &status(400, "BadRequest", "the patch has no status", None),
+        );
+    };
+    for (field, value) in fields {
+        if field != "conditions" {
+            object["status"][field] = value.clone();
+            continue;
+        }
+        let mut conditions = object["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for condition in value.as_array().into_iter().flatten() {
+            match conditions
+                .iter_mut()
+                .find(|known| known["type"] == condition["type"])
+            {
+                Some(known) => *known = condition.clone(),
+                None => conditions.push(condition.clone()),
+            }
+        }
+        object["status"]["conditions"] = Value::Array(conditions);
+    }
+    cluster.put(kind, namespace, object.clone());
+    json_response(200, &object)
 }
 
 fn json_response(code: u16, body: &Value) -> Response<Body> {
@@ -562,6 +648,8 @@ struct Target {
     kind: Kind,
     namespace: String,
     name: Option<String>,
+    /// `status` in `/api/v1/namespaces/NS/pods/NAME/status`.
+    subresource: Option<String>,
 }
 
 fn target(path: &str, served: &BTreeSet<Kind>) -> Option<Target> {
@@ -571,11 +659,19 @@ fn target(path: &str, served: &BTreeSet<Kind>) -> Option<Target> {
         ["apis", group, version, rest @ ..] => (format!("apis/{group}/{version}"), rest),
         _ => return None,
     };
-    let (namespace, plural, name) = match rest {
-        ["namespaces", namespace, plural] => (*namespace, *plural, None),
-        ["namespaces", namespace, plural, name] => (*namespace, *plural, Some(name.to_string())),
-        [plural] => ("", *plural, None),
-        [plural, name] => ("", *plural, Some(name.to_string())),
+    let (namespace, plural, name, subresource) = match rest {
+        ["namespaces", namespace, plural] => (*namespace, *plural, None, None),
+        ["namespaces", namespace, plural, name] => {
+            (*namespace, *plural, Some(name.to_string()), None)
+        }
+        ["namespaces", namespace, "pods", name, "status"] => (
+            *namespace,
+            "pods",
+            Some(name.to_string()),
+            Some("status".to_string()),
+        ),
+        [plural] => ("", *plural, None, None),
+        [plural, name] => ("", *plural, Some(name.to_string()), None),
         _ => return None,
     };
     let kind = Kind::from_path(&api, plural, served)?;
@@ -588,6 +684,7 @@ fn target(path: &str, served: &BTreeSet<Kind>) -> Option<Target> {
         kind,
         namespace: namespace.to_string(),
         name,
+        subresource,
     })
 }
 
@@ -614,6 +711,7 @@ fn route(
         kind,
         namespace,
         name,
+        subresource,
     }) = target(&path, &cluster.served)
     else {
         if path.starts_with("apis/") && path.split('/').count() <= 3 {
@@ -621,8 +719,12 @@ fn route(
         }
         return not_found();
     };
-    if name.is_some() {
+    if name.is_some() && seen.verb != "patch" {
         seen.verb = "get".into();
+    }
+    // Only a pod's status is patched, and nothing else is asked of a subresource.
+    if (seen.verb == "patch") != subresource.is_some() {
+        return not_found();
     }
     seen.kind = Some(kind);
     seen.namespace = namespace.clone();
@@ -641,13 +743,21 @@ fn route(
         } else {
             format!("in the namespace \"{namespace}\"")
         };
+        let resource = match &subresource {
+            Some(subresource) => format!("{}/{subresource}", kind.plural()),
+            None => kind.plural().to_string(),
+        };
         let message = format!(
-            "{shown} is forbidden: User \"{user}\" cannot {} resource \"{}\" in API group \"{group}\" {scope}",
+            "{shown} is forbidden: User \"{user}\" cannot {} resource \"{resource}\" in API group \"{group}\" {scope}",
             seen.verb,
-            kind.plural()
         );
         let details = json!({"group": group, "kind": kind.plural()});
         return json_response(403, &status(403, "Forbidden", &message, Some(details)));
+    }
+    if seen.verb == "patch"
+        && let Some(name) = &name
+    {
+        return patch_status(cluster, kind, &namespace, name, seen);
     }
     if let Some(name) = name {
         let key = (kind, namespace.clone(), name.clone());
