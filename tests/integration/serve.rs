@@ -263,3 +263,14 @@ fn a_port_in_use_is_named() {
             "cannot serve on {address}: address already in use"
         ));
 }
+
+#[test]
+fn a_dry_run_says_where_it_would_serve_and_which_condition_it_would_keep() {
+    holdup()
+        .args(["--dry-run", "--serve", ":8080", "--recheck", "10s"])
+        .args(["--pod-condition", "holdup.dev/dependencies", "-w", "db:5432"])
+        .run()
+        .code(0)
+        .stderr_has("then keep probing (ready targets every 10s) and serve /readyz, /livez and /metrics on :8080")
+        .stderr_has("then keep condition holdup.dev/dependencies of this pod");
+}
