@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::support::{Running, SOON, holdup, need};
 
+const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
@@ -229,6 +230,18 @@ fn sigint_ends_serving_with_0_and_secrets_stay_out_of_the_answers() {
         .code(0)
         .stderr_has("stopped by SIGINT")
         .stderr_lacks("hunter2");
+}
+
+#[test]
+fn sighup_ends_serving_as_it_ends_a_wait() {
+    // A closed terminal is no orderly shutdown by the pod: 129, as when waiting.
+    let (running, address) = serve(&["-w", "127.0.0.1:1"]);
+    assert_eq!(get(&address, "/livez").0, 200);
+    running.signal(SIGHUP);
+    running
+        .finish_within(SOON)
+        .code(129)
+        .stderr_has("stopped by SIGHUP");
 }
 
 #[test]
