@@ -11,14 +11,19 @@ use tracing::{error, info, warn};
 
 use crate::cli::{Config, Listen};
 use crate::condition::PodCondition;
+use crate::events::PodEvents;
 use crate::exec::replace_process;
 use crate::exit;
 use crate::keep::{self, Watch};
+use crate::live::LiveView;
 use crate::log::{self, Verbosity, human, millis};
 use crate::net::Net;
 use crate::plan;
+use crate::report::Report;
 use crate::schedule::{self, Board, Outcome, attempts};
 use crate::serve;
+use crate::summary::{Ending, Summary, TargetEnd};
+use crate::termination::TerminationLog;
 use crate::usage::{self, Parsed};
 
 /// Runs holdup on the command line `argv` (the program name first) and returns the exit
@@ -31,17 +36,28 @@ pub fn run(argv: Vec<OsString>) -> u8 {
             let _ = help.print();
             return exit::READY;
         }
-        Parsed::Wrong { format, message } => {
+        Parsed::Wrong {
+            format,
+            message,
+            termination_log,
+        } => {
             log::init(format, Verbosity::new(false, 0));
             error!(event = "usage", error = %message, "{message}");
+            let summary = Summary::before_waiting(Ending::Usage(message), exit::USAGE);
+            termination_log.write(&summary.termination_lines());
             return exit::USAGE;
         }
     };
     log::init(args.log_format, Verbosity::new(args.quiet, args.verbose));
+    let live = LiveView::wanted(args.log_format, args.quiet);
+    let termination_log = TerminationLog::from_value(args.termination_log.as_deref());
+    let report = args.report.clone();
     let config = match args.into_config(std::env::var("HOLDUP_WAIT_FOR").ok()) {
         Ok(config) => config,
         Err(error) => {
             error!(event = "usage", error = %format!("{error:#}"), "{error:#}");
+            let summary = Summary::before_waiting(Ending::Usage(format!("{error:#}")), exit::USAGE);
+            tell(&termination_log, report.as_ref(), &summary);
             return exit::USAGE;
         }
     };
@@ -55,29 +71,57 @@ pub fn run(argv: Vec<OsString>) -> u8 {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            error!(event = "internal", "cannot start the event loop: {error}");
+            let message = format!("cannot start the event loop: {error}");
+            error!(event = "internal", "{message}");
+            let summary = Summary::before_waiting(Ending::Internal(message), exit::INTERNAL);
+            tell(&config.termination_log, config.report.as_ref(), &summary);
             return exit::INTERNAL;
         }
     };
     let ended = if config.keeps_running() {
+        // Kept running, holdup has no end to draw: the log and the endpoints show the state.
         runtime.block_on(keep_running(&config))
     } else {
-        runtime.block_on(wait(&config))
+        runtime.block_on(wait(&config, live))
     };
     // Nothing may hold up the exec: stray resolver tasks are simply dropped.
     runtime.shutdown_background();
-    match ended {
-        Ok(code) if code == exit::READY => replace_process(&config.command),
-        Ok(code) => code,
+    let mut summary = match ended {
+        Ok(summary) => summary,
         Err(error) => {
-            error!(event = "internal", "{error:#}");
-            exit::INTERNAL
+            let message = format!("{error:#}");
+            error!(event = "internal", "{message}");
+            Summary::before_waiting(Ending::Internal(message), exit::INTERNAL)
+        }
+    };
+    tell(&config.termination_log, config.report.as_ref(), &summary);
+    if summary.exit_code != exit::READY {
+        return summary.exit_code;
+    }
+    match replace_process(&config.command) {
+        None => exit::READY,
+        Some((code, message)) => {
+            summary.exit_code = code;
+            summary.ending = Ending::ExecFailed(message);
+            tell(&config.termination_log, config.report.as_ref(), &summary);
+            code
         }
     }
 }
 
-/// Waits for every target, handling SIGTERM, SIGINT and SIGHUP; returns the exit code.
-async fn wait(config: &Config) -> Result<u8> {
+/// Says how the run ended where people look besides the log: the termination message
+/// (only when it failed) and the report.
+fn tell(termination_log: &TerminationLog, report: Option<&Report>, summary: &Summary) {
+    if summary.exit_code != exit::READY {
+        termination_log.write(&summary.termination_lines());
+    }
+    if let Some(report) = report {
+        report.write(summary);
+    }
+}
+
+/// Waits for every target, handling SIGTERM, SIGINT and SIGHUP; returns how it ended.
+async fn wait(config: &Config, live: Option<LiveView>) -> Result<Summary> {
     // First of all: as PID 1 in a container, a signal without a handler does nothing.
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
@@ -98,32 +142,93 @@ async fn wait(config: &Config) -> Result<u8> {
             async move { target.check(net, &stage).await }
         },
     );
-    let (name, number) = tokio::select! {
-        outcome = waiting => return Ok(report(config, &board, outcome, start.elapsed())),
-        _ = terminate.recv() => ("SIGTERM", libc_signal::TERM),
-        _ = interrupt.recv() => ("SIGINT", libc_signal::INT),
-        _ = hangup.recv() => ("SIGHUP", libc_signal::HUP),
-    };
-    let pending = not_ready(config, &board);
-    warn!(
-        event = "signal",
-        signal = name,
-        elapsed_ms = millis(start.elapsed()),
-        "stopped by {name} after {}{}",
-        human(start.elapsed()),
-        if pending.is_empty() {
-            String::new()
-        } else {
-            format!("; not ready: {}", pending.join("; "))
+    let mut events = PodEvents::start(config.no_events, config.targets.len(), &net);
+    let ended = {
+        // Beside the wait, never in its way: it only reads the board.
+        let beside = async {
+            let events = async {
+                match events.as_mut() {
+                    Some(events) => events.follow(&config.targets, &board).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let view = async {
+                match &live {
+                    Some(live) => live.follow(&config.targets, &board, start).await,
+                    None => std::future::pending().await,
+                }
+            };
+            // Neither ends on its own: only the wait or a signal ends the select.
+            let (never, _) = tokio::join!(events, view);
+            never
+        };
+        tokio::select! {
+            outcome = waiting => Ok(outcome),
+            never = beside => match never {},
+            _ = terminate.recv() => Err(("SIGTERM", libc_signal::TERM)),
+            _ = interrupt.recv() => Err(("SIGINT", libc_signal::INT)),
+            _ = hangup.recv() => Err(("SIGHUP", libc_signal::HUP)),
         }
-    );
-    Ok(exit::signalled(number))
+    };
+    let elapsed = start.elapsed();
+    let summary = match ended {
+        Ok(outcome) => {
+            let code = report(config, &board, &outcome, elapsed);
+            let ending = match outcome {
+                Outcome::Ready => (Ending::Ready, None),
+                Outcome::DeadlinePassed => (Ending::DeadlinePassed, None),
+                Outcome::Permanent(index) => (Ending::Failed, Some(index)),
+            };
+            Summary::new(
+                &config.targets,
+                config.timeout,
+                &board,
+                ending,
+                code,
+                elapsed,
+            )
+        }
+        Err((name, number)) => {
+            let pending = not_ready(config, &board);
+            warn!(
+                event = "signal",
+                signal = name,
+                elapsed_ms = millis(elapsed),
+                "stopped by {name} after {}{}",
+                human(elapsed),
+                if pending.is_empty() {
+                    String::new()
+                } else {
+                    format!("; not ready: {}", pending.join("; "))
+                }
+            );
+            let code = exit::signalled(number);
+            Summary::new(
+                &config.targets,
+                config.timeout,
+                &board,
+                (Ending::Signal(name), None),
+                code,
+                elapsed,
+            )
+        }
+    };
+    if let Some(live) = &live {
+        live.finish(&summary);
+    }
+    if let Some(events) = events.as_mut() {
+        events.finish(&config.targets, &summary).await;
+    }
+    Ok(summary)
 }
 
 /// `--serve` and `--pod-condition`: probes every target for as long as holdup runs,
 /// answers on the address to serve on and keeps the pod's condition in step, until SIGTERM
 /// or SIGINT, which end it with 0: a sidecar shut down with its pod has not failed.
-async fn keep_running(config: &Config) -> Result<u8> {
+///
+/// What the targets were when it stopped is the run's summary: the termination message
+/// (only for SIGHUP, the one that ends it with a failure) and the report are written then.
+async fn keep_running(config: &Config) -> Result<Summary> {
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
@@ -136,8 +241,9 @@ async fn keep_running(config: &Config) -> Result<u8> {
     {
         Some(Ok(condition)) => Some(condition),
         Some(Err(error)) => {
-            error!(event = "usage", error = %format!("{error:#}"), "{error:#}");
-            return Ok(exit::USAGE);
+            let message = format!("{error:#}");
+            error!(event = "usage", error = %message, "{message}");
+            return Ok(Summary::before_waiting(Ending::Usage(message), exit::USAGE));
         }
         None => None,
     };
@@ -145,8 +251,9 @@ async fn keep_running(config: &Config) -> Result<u8> {
         Some(listen) => match serve::bind(&listen).await {
             Ok(listener) => Some((listen, listener)),
             Err(error) => {
-                error!(event = "usage", error = %format!("{error:#}"), "{error:#}");
-                return Ok(exit::USAGE);
+                let message = format!("{error:#}");
+                error!(event = "usage", error = %message, "{message}");
+                return Ok(Summary::before_waiting(Ending::Usage(message), exit::USAGE));
             }
         },
         None => None,
@@ -184,7 +291,21 @@ async fn keep_running(config: &Config) -> Result<u8> {
             None => std::future::pending().await,
         }
     };
+    let mut events = PodEvents::start(config.no_events, config.targets.len(), &net);
+    let telling = async {
+        match events.as_mut() {
+            Some(events) => {
+                let not_ready = |index: usize| {
+                    let state = watch.state(index);
+                    (!state.ready).then(|| state.reason())
+                };
+                events.follow_changes(&config.targets, not_ready).await
+            }
+            None => std::future::pending().await,
+        }
+    };
     let (name, code) = tokio::select! {
+        never = telling => match never {},
         () = probing => anyhow::bail!("the probing stopped, which it never should"),
         () = serving => anyhow::bail!("the server stopped, which it never should"),
         () = in_step => anyhow::bail!("the pod condition stopped being written, which it never should"),
@@ -199,7 +320,49 @@ async fn keep_running(config: &Config) -> Result<u8> {
         "stopped by {name} after running for {}",
         human(start.elapsed())
     );
-    Ok(code)
+    Ok(watched(config, &watch, name, code, start.elapsed()))
+}
+
+/// The summary of a run kept going until `signal` stopped it: every target as the latest
+/// attempts left it, a ready one with when it last became ready.
+fn watched(
+    config: &Config,
+    watch: &Watch,
+    signal: &'static str,
+    exit_code: u8,
+    elapsed: Duration,
+) -> Summary {
+    let started = std::time::SystemTime::now()
+        .checked_sub(elapsed)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let targets = config
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(index, target)| {
+            let state = watch.state(index);
+            TargetEnd {
+                target: target.to_string(),
+                kind: target.kind(),
+                ready_after: state.ready.then(|| {
+                    state
+                        .last_change
+                        .duration_since(started)
+                        .unwrap_or_default()
+                }),
+                attempts: u32::try_from(state.attempts).unwrap_or(u32::MAX),
+                reason: (!state.ready).then(|| state.reason()),
+                failed: false,
+            }
+        })
+        .collect();
+    Summary {
+        exit_code,
+        ending: Ending::Signal(signal),
+        elapsed,
+        timeout: None,
+        targets,
+    }
 }
 
 /// Signal numbers, the same on every Linux architecture.
@@ -210,8 +373,8 @@ mod libc_signal {
 }
 
 /// Says how the wait ended, one line per target that is not ready; returns the exit code.
-fn report(config: &Config, board: &Board, outcome: Outcome, elapsed: Duration) -> u8 {
-    match outcome {
+fn report(config: &Config, board: &Board, outcome: &Outcome, elapsed: Duration) -> u8 {
+    match *outcome {
         Outcome::Ready => exit::READY,
         Outcome::DeadlinePassed => {
             // Said with the timeout the user gave, which is what they will look for.

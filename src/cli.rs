@@ -12,7 +12,9 @@ use clap::{ArgAction, Parser};
 
 use crate::log::Format;
 use crate::probe::{self, Target, is_host_port};
+use crate::report::Report;
 use crate::schedule::{JITTER, Schedule};
+use crate::termination::TerminationLog;
 
 /// What `--help` shows after the flags: the target forms (from the table of kinds), where
 /// options go, how HOLDUP_WAIT_FOR is split, and the exit codes.
@@ -108,6 +110,20 @@ pub struct Args {
     #[arg(long, env = "HOLDUP_DRY_RUN", value_parser = BoolishValueParser::new())]
     pub dry_run: bool,
 
+    /// Write why holdup failed here on every non-zero exit, where Kubernetes shows it
+    /// (kubectl describe pod, lastState.terminated.message). Default: /dev/termination-log
+    /// when it exists and is writable. An empty value turns it off.
+    #[arg(long, env = "HOLDUP_TERMINATION_LOG", value_name = "PATH")]
+    pub termination_log: Option<String>,
+
+    /// At exit, write a report of the whole wait: PATH.json as JSON, PATH.xml as JUnit XML.
+    #[arg(long, env = "HOLDUP_REPORT", value_name = "PATH", value_parser = report)]
+    pub report: Option<Report>,
+
+    /// Post no Kubernetes Events on the pod holdup runs in.
+    #[arg(long, env = "HOLDUP_NO_EVENTS", value_parser = BoolishValueParser::new())]
+    pub no_events: bool,
+
     /// The command to exec once every target is ready (after `--`). It replaces holdup:
     /// same PID, environment and stdio.
     #[arg(last = true, value_name = "CMD")]
@@ -134,6 +150,9 @@ pub struct Config {
     pub pod_condition: Option<String>,
     /// How often a ready target is probed again while serving.
     pub recheck: Duration,
+    pub termination_log: TerminationLog,
+    pub report: Option<Report>,
+    pub no_events: bool,
 }
 
 impl Config {
@@ -234,6 +253,9 @@ impl Args {
             serve: self.serve,
             pod_condition: self.pod_condition,
             recheck: self.recheck,
+            termination_log: TerminationLog::from_value(self.termination_log.as_deref()),
+            report: self.report,
+            no_events: self.no_events,
         })
     }
 
@@ -360,6 +382,10 @@ fn condition_type(text: &str) -> Result<String, String> {
     } else {
         Err(format!("'{text}' is not a condition type {expected}"))
     }
+}
+
+fn report(text: &str) -> Result<Report, String> {
+    Report::parse(text).map_err(|error| error.to_string())
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {

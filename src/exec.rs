@@ -12,11 +12,10 @@ use tracing::{debug, error};
 use crate::exit;
 use crate::words::io_error_words;
 
-/// Execs `command`; returns only if that fails, with the exit code to end with.
-pub fn replace_process(command: &[OsString]) -> u8 {
-    let Some((program, args)) = command.split_first() else {
-        return exit::READY;
-    };
+/// Execs `command`; returns only if there is none (None) or exec fails, with the exit
+/// code to end with and the line that said why.
+pub fn replace_process(command: &[OsString]) -> Option<(u8, String)> {
+    let (program, args) = command.split_first()?;
     let shown = program.to_string_lossy();
     debug!(event = "exec", command = %shown, "running {shown}");
     let failure = Command::new(program).args(args).exec();
@@ -32,5 +31,5 @@ pub fn replace_process(command: &[OsString]) -> u8 {
         _ => (exit::CANNOT_EXECUTE, io_error_words(&failure)),
     };
     error!(event = "exec_failed", command = %shown, error = %words, "cannot run {shown}: {words}");
-    code
+    Some((code, format!("cannot run {shown}: {words}")))
 }

@@ -71,9 +71,58 @@ impl<S: Subscriber> Layer<S> for Stderr {
             Format::Text => text_line(metadata.target(), fields),
             Format::Json => json_line(*metadata.level(), metadata.target(), fields),
         };
+        // A live view at the bottom of the terminal goes under each new line, so that the
+        // lines stay in the scrollback and the view stays in one place.
+        let live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out = live.erase();
+        out.push_str(&line);
+        out.push_str(&live.drawn());
         // Nothing sensible is left to do when stderr is gone.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        let _ = std::io::stderr().lock().write_all(out.as_bytes());
     }
+}
+
+/// The lines of the live view now on the terminal, below the log lines.
+struct Live {
+    lines: Vec<String>,
+}
+
+static LIVE: std::sync::Mutex<Live> = std::sync::Mutex::new(Live { lines: Vec::new() });
+
+impl Live {
+    /// What takes the cursor back to the first line of the view and clears to the end
+    /// of the screen.
+    fn erase(&self) -> String {
+        match self.lines.len() {
+            0 => String::new(),
+            shown => format!("\x1b[{shown}A\r\x1b[J"),
+        }
+    }
+
+    fn drawn(&self) -> String {
+        let mut text = String::new();
+        for line in &self.lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// Draws `lines` in place of the live view drawn before (each already fitted to the
+/// terminal's width: a wrapped line would leave the view out of place).
+pub fn draw_live(lines: Vec<String>) {
+    let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut out = live.erase();
+    live.lines = lines;
+    out.push_str(&live.drawn());
+    let _ = std::io::stderr().lock().write_all(out.as_bytes());
+}
+
+/// Leaves the live view on the terminal as it is: later lines go below it.
+pub fn end_live() {
+    let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    live.lines.clear();
 }
 
 fn text_line(module: &str, fields: Fields) -> String {

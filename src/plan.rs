@@ -7,7 +7,10 @@ use serde_json::{Map, Value};
 use tracing::info;
 
 use crate::cli::Config;
+use crate::kube::pod::{self, PodEnvironment};
 use crate::net;
+use crate::report::ReportFormat;
+use crate::termination::{self, TerminationLog};
 
 /// Logs the plan of `config`.
 pub fn show(config: &Config) {
@@ -37,6 +40,14 @@ pub fn show(config: &Config) {
         settings = %object(&schedule),
         "schedule: {}",
         text(&schedule)
+    );
+    let telling = telling(config);
+    info!(
+        event = "plan",
+        part = "reporting",
+        settings = %object(&telling),
+        "reporting: {}",
+        text(&telling)
     );
     if let Some(listen) = config.serve {
         let recheck = humantime::format_duration(config.recheck);
@@ -85,6 +96,53 @@ fn schedule(config: &Config) -> Vec<(&'static str, String)> {
         ("backoff after", human(schedule.backoff_after)),
         ("max interval", human(schedule.max_interval)),
         ("jitter", format!("±{:.0}%", schedule.jitter * 100.0)),
+    ]
+}
+
+/// Where the run says how it went besides the log: the termination message, the report,
+/// the Events on the pod.
+fn telling(config: &Config) -> Vec<(&'static str, String)> {
+    let termination_log = match &config.termination_log {
+        TerminationLog::Off => "off".to_string(),
+        TerminationLog::Path(path) => format!("{} (on failure)", path.display()),
+        TerminationLog::Default => {
+            let writable = std::fs::OpenOptions::new()
+                .append(true)
+                .open(termination::DEFAULT_PATH)
+                .is_ok();
+            if writable {
+                format!("{} (on failure)", termination::DEFAULT_PATH)
+            } else {
+                format!(
+                    "none: {} is not here or not writable",
+                    termination::DEFAULT_PATH
+                )
+            }
+        }
+    };
+    let report = match &config.report {
+        None => "none".to_string(),
+        Some(report) => format!(
+            "{} ({})",
+            report.path.display(),
+            match report.format {
+                ReportFormat::Json => "JSON",
+                ReportFormat::Junit => "JUnit XML",
+            }
+        ),
+    };
+    let events = if config.no_events {
+        "off (--no-events)".to_string()
+    } else {
+        match pod::identify(&PodEnvironment::from_process()) {
+            Some(pod) => format!("on pod {}/{} (from {})", pod.namespace, pod.name, pod.from),
+            None => "none: not in a Kubernetes pod".to_string(),
+        }
+    };
+    vec![
+        ("termination log", termination_log),
+        ("report", report),
+        ("events", events),
     ]
 }
 

@@ -12,6 +12,7 @@ use clap::{
 
 use crate::cli::Args;
 use crate::log::Format;
+use crate::termination::TerminationLog;
 
 /// What the command line asks for.
 pub enum Parsed {
@@ -19,8 +20,13 @@ pub enum Parsed {
     Run(Box<Args>),
     /// `--help` or `--version`: printed as clap prints them, exit 0.
     Show(clap::Error),
-    /// A usage error, in words, to be logged in this format.
-    Wrong { format: Format, message: String },
+    /// A usage error, in words, to be logged in this format and written to this
+    /// termination log.
+    Wrong {
+        format: Format,
+        message: String,
+        termination_log: TerminationLog,
+    },
 }
 
 /// Reads the command line (`argv` with the program name first) and the `HOLDUP_*`
@@ -42,6 +48,7 @@ pub fn parse(argv: Vec<OsString>) -> Parsed {
             return Parsed::Wrong {
                 format: asked_format(&argv, env("HOLDUP_LOG_FORMAT").as_deref()),
                 message: one_line(&error, &argv, &env),
+                termination_log: asked_termination_log(&argv, env("HOLDUP_TERMINATION_LOG")),
             };
         }
     };
@@ -53,6 +60,7 @@ pub fn parse(argv: Vec<OsString>) -> Parsed {
         Err(error) => Parsed::Wrong {
             format: asked_format(&argv, env("HOLDUP_LOG_FORMAT").as_deref()),
             message: one_line(&error, &argv, &env),
+            termination_log: asked_termination_log(&argv, env("HOLDUP_TERMINATION_LOG")),
         },
     }
 }
@@ -87,6 +95,22 @@ fn asked_format(argv: &[OsString], variable: Option<&OsStr>) -> Format {
         Some("json") => Format::Json,
         _ => Format::Text,
     }
+}
+
+/// Where the termination message goes, read leniently from a command line clap refused:
+/// the last `--termination-log` before `--`, else the variable, else the default.
+fn asked_termination_log(argv: &[OsString], variable: Option<OsString>) -> TerminationLog {
+    let mut asked = None;
+    let mut words = flags(argv).peekable();
+    while let Some(word) = words.next() {
+        if word == "--termination-log" {
+            asked = words.peek().map(|value| value.to_string());
+        } else if let Some(value) = word.strip_prefix("--termination-log=") {
+            asked = Some(value.to_string());
+        }
+    }
+    let asked = asked.or_else(|| variable.map(|value| value.to_string_lossy().into_owned()));
+    TerminationLog::from_value(asked.as_deref())
 }
 
 /// The words before `--`, without the program name.
@@ -160,10 +184,16 @@ fn one_line(
             };
             let command_without_separator =
                 !argv.iter().any(|word| word == "--") && has_positional(argv);
-            if suggested.is_empty() && command_without_separator {
+            // After a word that is not a target, a flag is most likely the command's own,
+            // even when it looks like one of holdup's (--port and --report).
+            if command_without_separator && (suggested.is_empty() || command_before(argv, word)) {
+                let or_flag = match error.get(ContextKind::SuggestedArg) {
+                    Some(ContextValue::String(flag)) => format!(", or {flag}?"),
+                    _ => String::new(),
+                };
                 format!(
                     "unexpected argument '{word}'; did you forget `--` before the command? \
-                     (holdup TARGET... -- CMD ARGS...)"
+                     (holdup TARGET... -- CMD ARGS...){or_flag}"
                 )
             } else {
                 format!("unexpected argument '{word}'{suggested} (see holdup --help)")
@@ -182,6 +212,24 @@ fn one_line(
 /// Whether the command line has a word that is neither a flag nor a flag's value: a
 /// target, or a command given without `--`.
 fn has_positional(argv: &[OsString]) -> bool {
+    first_positional(argv, |_| true)
+}
+
+/// Whether a word before `flag` that is neither a flag nor a flag's value is no target:
+/// a command given without `--`, whose own flags follow it.
+fn command_before(argv: &[OsString], flag: &str) -> bool {
+    let before: Vec<OsString> = argv
+        .iter()
+        .take_while(|word| *word != flag)
+        .cloned()
+        .collect();
+    first_positional(&before, |word| {
+        !crate::probe::has_known_scheme(word) && !crate::probe::is_host_port(word)
+    })
+}
+
+/// Whether a word that is neither a flag nor a flag's value satisfies `wanted`.
+fn first_positional(argv: &[OsString], wanted: impl Fn(&str) -> bool) -> bool {
     let command = Args::command();
     let takes_value = |arg: Option<&Arg>| arg.is_some_and(|arg| arg.get_action().takes_values());
     let mut words = flags(argv);
@@ -204,8 +252,10 @@ fn has_positional(argv: &[OsString]) -> bool {
                 )
             });
             taking.is_some() && letters.next().is_none()
-        } else {
+        } else if wanted(&word) {
             return true;
+        } else {
+            false
         };
         if value_follows {
             words.next();

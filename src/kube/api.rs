@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -30,6 +30,15 @@ const STRATEGIC_MERGE: &str = "application/strategic-merge-patch+json";
 
 /// How a CA for the API server is given, for the hint when its certificate is refused.
 const GIVE_CA: &str = "certificate-authority: FILE in the kubeconfig";
+
+/// What a request carries.
+enum Body {
+    None,
+    Json(String),
+    MergePatch(String),
+    /// A strategic merge patch: lists merge by their key (a condition's `type`).
+    StrategicMerge(String),
+}
 
 /// Why a request did not give what was asked.
 #[derive(Debug)]
@@ -188,8 +197,10 @@ impl Api {
             "patching the status of pod {}/{} on {}",
             pod.namespace, pod.name, self.authority
         ));
-        let body = (STRATEGIC_MERGE, patch.to_string().into_bytes());
-        let response = self.authorized_with(url, Some(body), stage).await?;
+        let body = Body::StrategicMerge(patch.to_string());
+        let response = self
+            .authorized_with(Method::PATCH, url, body, stage)
+            .await?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -218,6 +229,60 @@ impl Api {
                     .unwrap_or_default()
             )),
         })
+    }
+
+    /// Creates an object of `query`'s resource in its namespace; returns the object as
+    /// stored.
+    pub async fn create(
+        &self,
+        query: &Query,
+        object: &serde_json::Value,
+        stage: &Stage,
+    ) -> Result<serde_json::Value, ApiError> {
+        let mut url = self.url(query, None);
+        url.set_query(None);
+        stage.set(format!(
+            "creating a {}{} at {}",
+            query.resource.kind,
+            query.in_namespace(),
+            self.authority
+        ));
+        let body = Body::Json(object.to_string());
+        let response = self
+            .send_with(Method::POST, url, body, "create", query, stage)
+            .await?;
+        self.read_json(response, &format!("{} object", query.resource))
+            .await
+    }
+
+    /// Changes the object `name` of `query` with a JSON merge patch (RFC 7386): the
+    /// fields given replace those stored, the others stay.
+    pub async fn merge_patch(
+        &self,
+        query: &Query,
+        name: &str,
+        patch: &serde_json::Value,
+        stage: &Stage,
+    ) -> Result<serde_json::Value, ApiError> {
+        let mut url = self.url(query, None);
+        url.set_query(None);
+        url.path_segments_mut()
+            .map_err(|()| {
+                ApiError::Other(anyhow!("the API server URL {} has no path", self.server))
+            })?
+            .push(name);
+        stage.set(format!(
+            "patching {} {} at {}",
+            query.resource.kind,
+            query.object(name),
+            self.authority
+        ));
+        let body = Body::MergePatch(patch.to_string());
+        let response = self
+            .send_with(Method::PATCH, url, body, "patch", query, stage)
+            .await?;
+        self.read_json(response, &format!("{} object", query.resource))
+            .await
     }
 
     /// A discovery document (`/api`, `/apis`, `/apis/GROUP/VERSION`), or None when the
@@ -308,15 +373,16 @@ impl Api {
 
     /// Sends a GET with holdup's credentials; any status comes back.
     async fn authorized(&self, url: Url, stage: &Stage) -> Result<Response, ApiError> {
-        self.authorized_with(url, None, stage).await
+        self.authorized_with(Method::GET, url, Body::None, stage)
+            .await
     }
 
-    /// Sends a GET, or with a `patch` (its content type and body) a PATCH, with holdup's
-    /// credentials; any status comes back.
+    /// Sends a request with holdup's credentials; any status comes back.
     async fn authorized_with(
         &self,
+        method: Method,
         url: Url,
-        patch: Option<(&'static str, Vec<u8>)>,
+        body: Body,
         stage: &Stage,
     ) -> Result<Response, ApiError> {
         let (client, token) = match &self.credentials {
@@ -328,12 +394,18 @@ impl Api {
             }
             Credentials::Plugin(plugin) => self.plugin_credential(plugin, stage).await?,
         };
-        let mut request = match patch {
-            Some((content_type, body)) => client
-                .patch(url)
-                .header(reqwest::header::CONTENT_TYPE, content_type)
-                .body(body),
-            None => client.get(url),
+        let mut request = client.request(method, url);
+        request = match body {
+            Body::None => request,
+            Body::Json(text) => request
+                .header("content-type", "application/json")
+                .body(text),
+            Body::MergePatch(text) => request
+                .header("content-type", "application/merge-patch+json")
+                .body(text),
+            Body::StrategicMerge(text) => {
+                request.header("content-type", STRATEGIC_MERGE).body(text)
+            }
         };
         if let Some(token) = token {
             request = request.bearer_auth(token.expose());
@@ -407,7 +479,20 @@ impl Api {
         query: &Query,
         stage: &Stage,
     ) -> Result<Response, ApiError> {
-        let response = self.authorized(url, stage).await?;
+        self.send_with(Method::GET, url, Body::None, verb, query, stage)
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        body: Body,
+        verb: &str,
+        query: &Query,
+        stage: &Stage,
+    ) -> Result<Response, ApiError> {
+        let response = self.authorized_with(method, url, body, stage).await?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);

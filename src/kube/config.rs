@@ -105,6 +105,12 @@ pub fn connection(environment: &Environment, context: Option<&str>) -> Result<Co
     }
 }
 
+/// The connection to the cluster the pod runs in, through its service account, whatever
+/// kubeconfig is around: what holdup says about its own pod goes there.
+pub fn in_cluster_connection(environment: &Environment) -> Result<Connection> {
+    in_cluster(environment)
+}
+
 fn in_cluster(environment: &Environment) -> Result<Connection> {
     let host = environment.service_host.as_deref().unwrap_or_default();
     let port = environment

@@ -10,10 +10,6 @@
 pub mod api;
 pub mod config;
 pub mod plugin;
-#[allow(
-    dead_code,
-    reason = "read by what reports on the pod itself, which comes in the next commits"
-)]
 pub mod pod;
 pub mod resource;
 pub mod watch;

@@ -63,6 +63,16 @@ pub const SERVICES: Resource = builtin("", "v1", "services", "Service", &["get"]
 pub const POD_STATUS: Resource = builtin("", "v1", "pods/status", "Pod", &["patch"]);
 /// Listed by rollout targets to name the pods that hold a rollout back: may be refused.
 pub const PODS_LISTED: Resource = builtin("", "v1", "pods", "Pod", &["list"]);
+/// Events holdup posts on its own pod, as `kubectl describe pod` shows them.
+pub const EVENTS: Resource = builtin(
+    "events.k8s.io",
+    "v1",
+    "events",
+    "Event",
+    &["create", "patch"],
+);
+/// The same in the core group, for API servers without events.k8s.io/v1 (before 1.19).
+pub const CORE_EVENTS: Resource = builtin("", "v1", "events", "Event", &["create", "patch"]);
 
 impl Resource {
     /// The path of its group and version: `/api/v1`, `/apis/apps/v1`.

@@ -164,7 +164,7 @@ pub struct Target {
     probe: Probe,
     /// The target as it may be shown: without password or options.
     shown: String,
-    /// The first scheme of its kind (`postgres` for `postgresql://`), to label metrics.
+    /// Its kind, by the first scheme of its row (`tcp`, `postgres`, `k8s`).
     kind: &'static str,
 }
 
@@ -221,7 +221,7 @@ impl Target {
         self.probe.plan()
     }
 
-    /// The kind of target, by its first scheme: `tcp`, `http`, `postgres`.
+    /// Its kind, by the first scheme of its row in the table: `tcp`, `http`, `k8s`, ….
     pub fn kind(&self) -> &'static str {
         self.kind
     }

@@ -1000,6 +1000,7 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
             "certificates",
             "daemonsets,deployments,statefulsets",
             "endpointslices",
+            "events",
             "jobs",
             "pods",
             "pods/status",
@@ -1057,6 +1058,13 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
                     .entry((namespace.clone(), namespace.clone(), account.clone()))
                     .or_default()
                     .insert("pods/status");
+            }
+            // Events on its own pod, in the pod's namespace, unless turned off.
+            if !argv.iter().any(|arg| arg == "--no-events") {
+                needs
+                    .entry((namespace.clone(), namespace.clone(), account.clone()))
+                    .or_default()
+                    .insert("events");
             }
             for target in targets {
                 let (in_namespace, resources) = namespace_and_resources(target);

@@ -81,6 +81,9 @@ fn the_condition_follows_a_dependency_and_leaves_the_others_be() {
     assert_eq!(ready["status"], "True");
     assert_eq!(ready["reason"], "DependenciesReady");
     assert_eq!(ready["message"], format!("{target} is ready"));
+    // The Event that says so, looked for a few times a second, before the target goes.
+    let event_made = |seen: &Seen| seen.verb == "create" && seen.kind == Some(Kind::Event);
+    k8s.api.wait_for_requests(1, event_made);
 
     fs::remove_file(&path).unwrap();
     let written = running.wait_for_event("condition");
@@ -88,6 +91,35 @@ fn the_condition_follows_a_dependency_and_leaves_the_others_be() {
     let lost = condition(&k8s);
     assert_eq!(lost["message"], format!("not ready: {target} ({missing})"));
     assert_eq!(conditions(&k8s).len(), 4);
+    // Events on the pod tell the same changes: ready, then no longer.
+    k8s.api.wait_for_requests(2, event_made);
+    let mut events = k8s.api.objects(Kind::Event, "shop");
+    events.sort_by_key(|event| {
+        event["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    });
+    let said: Vec<(&str, &str)> = events
+        .iter()
+        .map(|event| {
+            (
+                event["reason"].as_str().unwrap(),
+                event["note"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("Ready", format!("{target} ready").as_str()),
+            (
+                "NotReady",
+                format!("{target} not ready: {missing}").as_str()
+            ),
+        ],
+    );
 
     running.assert_still_running();
     running.signal(SIGTERM);

@@ -234,14 +234,58 @@ fn sigint_ends_serving_with_0_and_secrets_stay_out_of_the_answers() {
 
 #[test]
 fn sighup_ends_serving_as_it_ends_a_wait() {
-    // A closed terminal is no orderly shutdown by the pod: 129, as when waiting.
-    let (running, address) = serve(&["-w", "127.0.0.1:1"]);
+    // A closed terminal is no orderly shutdown by the pod: 129, as when waiting, and so
+    // said in the termination message.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("termination-log");
+    let log_arg = log.to_str().unwrap();
+    let (running, address) = serve(&["-w", "127.0.0.1:1", "--termination-log", log_arg]);
     assert_eq!(get(&address, "/livez").0, 200);
     running.signal(SIGHUP);
     running
         .finish_within(SOON)
         .code(129)
         .stderr_has("stopped by SIGHUP");
+    let message = fs::read_to_string(&log).unwrap();
+    assert!(message.starts_with("stopped by SIGHUP after "), "{message}");
+}
+
+#[test]
+fn serving_reports_the_targets_when_stopped_and_leaves_the_termination_log_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, report, ready) = (
+        dir.path().join("termination-log"),
+        dir.path().join("r.json"),
+        dir.path().join("ready"),
+    );
+    put(&ready);
+    let file = format!("file://{}", ready.display());
+    let (running, address) = serve(&[
+        "-w",
+        &file,
+        "-w",
+        "127.0.0.1:1",
+        "--termination-log",
+        log.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    running.wait_for_event("ready");
+    assert_eq!(get(&address, "/readyz").0, 503);
+    assert!(!report.exists(), "the report is written at the end only");
+    running.signal(SIGTERM);
+    running.finish_within(SOON).code(0);
+    // A sidecar stopped with its pod has not failed: no termination message.
+    assert!(!log.exists(), "{}", fs::read_to_string(&log).unwrap());
+    let report: Value = serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["exit_code"], 0);
+    assert_eq!(report["outcome"], "signal");
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets[0]["target"], file);
+    assert_eq!(targets[0]["ready"], true);
+    assert!(targets[0]["ready_after_ms"].is_u64(), "{report}");
+    assert_eq!(targets[1]["ready"], false);
+    assert!(targets[1]["reason"].is_string(), "{report}");
 }
 
 #[test]
@@ -285,5 +329,7 @@ fn a_dry_run_says_where_it_would_serve_and_which_condition_it_would_keep() {
         .run()
         .code(0)
         .stderr_has("then keep probing (ready targets every 10s) and serve /readyz, /livez and /metrics on :8080")
-        .stderr_has("then keep condition holdup.dev/dependencies of this pod");
+        .stderr_has("then keep condition holdup.dev/dependencies of this pod")
+        // Serving, the run still reports: the plan says where, as for a wait.
+        .stderr_has("reporting: termination log=");
 }

@@ -197,45 +197,11 @@ impl Serving {
     }
 }
 
-/// How a server's answer takes a request's body: as it comes ([`Incoming`]), or read whole
-/// first ([`Bytes`]), which an answer made synchronously cannot wait for itself (the body
-/// arrives through the very connection task that is waiting for the answer).
-pub trait RequestBody: Sized + Send + 'static {
-    fn take(body: Incoming) -> impl Future<Output = Self> + Send;
-}
-
-impl RequestBody for Incoming {
-    async fn take(body: Incoming) -> Self {
-        body
-    }
-}
-
-impl RequestBody for Bytes {
-    async fn take(body: Incoming) -> Self {
-        body.collect()
-            .await
-            .map(|collected| collected.to_bytes())
-            .unwrap_or_default()
-    }
-}
-
 /// Serves HTTP/1.1 on 127.0.0.1, over TLS when given a configuration (HTTPS), answering
 /// every request with `answer`.
 pub fn serve<A, B>(tls: Option<rustls::ServerConfig>, answer: A) -> Serving
 where
     A: Fn(Request<Incoming>, Connection) -> Response<B> + Send + Sync + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    serve_taking(tls, answer)
-}
-
-/// [`serve`], with each request's body taken as `R` before `answer` sees it.
-pub fn serve_taking<R, A, B>(tls: Option<rustls::ServerConfig>, answer: A) -> Serving
-where
-    R: RequestBody,
-    A: Fn(Request<R>, Connection) -> Response<B> + Send + Sync + 'static,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -283,6 +249,61 @@ where
     }
 }
 
+/// The same as [`serve`] over TLS, for handlers that read what a request carries: each
+/// request's body is read whole before `answer` sees it.
+pub fn serve_reading_bodies<A, B>(tls: rustls::ServerConfig, answer: A) -> Serving
+where
+    A: Fn(Request<Bytes>, Connection) -> Response<B> + Send + Sync + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let answer = Arc::new(answer);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    runtime.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let connection = Connection {
+                    client_certificate: stream.get_ref().1.peer_certificates().is_some(),
+                };
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let answer = answer.clone();
+                    async move {
+                        let (parts, body) = request.into_parts();
+                        let bytes = body
+                            .collect()
+                            .await
+                            .map(|collected| collected.to_bytes())
+                            .unwrap_or_default();
+                        Ok::<_, Infallible>(answer(Request::from_parts(parts, bytes), connection))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Serving {
+        address,
+        _runtime: runtime,
+    }
+}
+
 /// Serves HTTP/1.1 on a Unix socket made at `path` (as a Docker engine or php-fpm does),
 /// answering every request with `answer`; stops when the runtime returned is dropped.
 pub fn serve_unix<A, B>(path: &Path, answer: A) -> tokio::runtime::Runtime
@@ -312,22 +333,17 @@ where
     runtime
 }
 
-async fn serve_connection<S, R, A, B>(stream: S, connection: Connection, answer: Arc<A>)
+async fn serve_connection<S, A, B>(stream: S, connection: Connection, answer: Arc<A>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    R: RequestBody,
-    A: Fn(Request<R>, Connection) -> Response<B> + Send + Sync + 'static,
+    A: Fn(Request<Incoming>, Connection) -> Response<B> + Send + Sync + 'static,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let answer = answer.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let body = R::take(body).await;
-            Ok::<_, Infallible>(answer(Request::from_parts(parts, body), connection))
-        }
+    let service = hyper::service::service_fn(move |request| {
+        let response = answer(request, connection);
+        async move { Ok::<_, Infallible>(response) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)

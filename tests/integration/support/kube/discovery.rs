@@ -20,6 +20,10 @@ pub enum Kind {
     Node,
     /// cert-manager's Certificate, a custom resource.
     Certificate,
+    /// events.k8s.io/v1 Event.
+    Event,
+    /// The core group's v1 Event.
+    CoreEvent,
 }
 
 pub const KINDS: &[Kind] = &[
@@ -32,6 +36,8 @@ pub const KINDS: &[Kind] = &[
     Kind::DaemonSet,
     Kind::Node,
     Kind::Certificate,
+    Kind::Event,
+    Kind::CoreEvent,
 ];
 
 /// What discovery says of a kind.
@@ -131,6 +137,16 @@ impl Kind {
                 &["cert", "certs"],
                 &["status"],
             ),
+            Kind::Event => t(
+                "events.k8s.io",
+                "v1",
+                "events",
+                "event",
+                "Event",
+                &["ev"],
+                &[],
+            ),
+            Kind::CoreEvent => t("", "v1", "events", "event", "Event", &["ev"], &[]),
         }
     }
 
@@ -175,7 +191,7 @@ impl Kind {
 }
 
 /// Groups in the order a real server lists them: built-in groups first, custom resources
-/// last; `events.k8s.io` serves nothing the tests use, and is searched through all the same.
+/// last.
 const GROUPS: &[&str] = &[
     "apps",
     "events.k8s.io",
@@ -193,9 +209,7 @@ fn served_groups(served: &BTreeSet<Kind>) -> Vec<&'static str> {
     GROUPS
         .iter()
         .copied()
-        .filter(|group| {
-            *group == "events.k8s.io" || served.iter().any(|kind| kind.group() == *group)
-        })
+        .filter(|group| served.iter().any(|kind| kind.group() == *group))
         .collect()
 }
 
@@ -227,10 +241,6 @@ pub fn document(path: &str, served: &BTreeSet<Kind>) -> Option<Value> {
 
 fn resource_list(group: &str, version: &str, served: &BTreeSet<Kind>) -> Value {
     let mut resources = Vec::new();
-    if group == "events.k8s.io" {
-        resources.push(json!({"name": "events", "singularName": "event", "namespaced": true,
-            "kind": "Event", "verbs": VERBS, "shortNames": ["ev"], "storageVersionHash": "r2yiGXH7wu8="}));
-    }
     for kind in served.iter().filter(|kind| kind.group() == group) {
         let info = kind.info();
         let mut resource = json!({
@@ -240,7 +250,7 @@ fn resource_list(group: &str, version: &str, served: &BTreeSet<Kind>) -> Value {
         if !info.short_names.is_empty() {
             resource["shortNames"] = json!(info.short_names);
         }
-        if info.group.is_empty() || info.group == "apps" {
+        if (info.group.is_empty() && info.plural != "events") || info.group == "apps" {
             resource["categories"] = json!(["all"]);
         }
         resources.push(resource);

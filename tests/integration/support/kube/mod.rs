@@ -4,10 +4,11 @@
 //! of one object, in the API reference's JSON shapes (resourceVersion, watch events one per
 //! line, BOOKMARK, ERROR with a 410 Status once history is expired, a 404 Status naming the
 //! object asked for), and a strategic merge patch of a pod's `status` subresource (its
-//! conditions merged by type, as the real server does). Tests change its objects, resources and rules while holdup runs, and
-//! look at the requests it got. The objects themselves are built in [`objects`].
+//! conditions merged by type, as the real server does). Tests change its objects,
+//! resources and rules while holdup runs, and look at the requests it got. The objects themselves are built in [`objects`].
 
 mod discovery;
+mod events;
 mod objects;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,7 +26,7 @@ use hyper::{Request, Response};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::tls::{Connection, Serving, TestCa, serve_taking};
+use super::tls::{Connection, Serving, TestCa, serve_reading_bodies};
 use super::{Holdup, holdup};
 
 pub use self::discovery::{KINDS, Kind};
@@ -48,12 +49,17 @@ pub struct Seen {
     pub client_certificate: bool,
     /// The HTTP status answered.
     pub status: u16,
-    /// The body of a PATCH, and its content type.
-    pub body: String,
+    /// The JSON a create or patch carried, and its content type.
+    pub body: Option<Value>,
     pub content_type: String,
 }
 
 impl Seen {
+    /// A request about an Event (holdup's own Events on its pod), not about a target.
+    fn is_event(&self) -> bool {
+        matches!(self.kind, Some(Kind::Event | Kind::CoreEvent))
+    }
+
     /// The value of a query parameter.
     pub fn param(&self, name: &str) -> Option<String> {
         url::form_urlencoded::parse(self.query.as_bytes())
@@ -86,6 +92,9 @@ struct Cluster {
     forbidden: Vec<(Kind, String)>,
     watchers: Vec<Watcher>,
     requests: Vec<Seen>,
+    /// Creates of Events are answered with headers and a body that never ends: an API
+    /// server that hangs. The senders keep those bodies open.
+    stall_events: Option<Vec<UnboundedSender<Bytes>>>,
 }
 
 impl Default for Cluster {
@@ -100,6 +109,7 @@ impl Default for Cluster {
             forbidden: Vec::new(),
             watchers: Vec::new(),
             requests: Vec::new(),
+            stall_events: None,
         }
     }
 }
@@ -218,13 +228,9 @@ impl ApiServer {
         let config = ca.server_config_checking_clients(&["127.0.0.1", "kubernetes.default.svc"]);
         let cluster: Arc<(Mutex<Cluster>, Condvar)> = Arc::default();
         let shared = cluster.clone();
-        let serving = serve_taking(
-            Some(config),
-            move |request: Request<Bytes>, connection: Connection| {
-                let (parts, body) = request.into_parts();
-                answer(&shared, &parts, &body, connection.client_certificate)
-            },
-        );
+        let serving = serve_reading_bodies(config, move |request, connection: Connection| {
+            answer(&shared, &request, connection.client_certificate)
+        });
         ApiServer {
             ca,
             cluster,
@@ -272,6 +278,11 @@ impl ApiServer {
                 .forbidden
                 .retain(|rule| *rule != (kind, verb.into()))
         });
+    }
+
+    /// From now on, creating an Event hangs: the answer's body never ends.
+    pub fn stall_events(&self) {
+        self.with(|cluster| cluster.stall_events = Some(Vec::new()));
     }
 
     /// Takes a resource out of discovery and serving, as before its CustomResourceDefinition
@@ -350,7 +361,33 @@ impl ApiServer {
         );
     }
 
+    /// The objects of `kind` in `namespace`, as stored.
+    pub fn objects(&self, kind: Kind, namespace: &str) -> Vec<Value> {
+        self.with(|cluster| {
+            cluster
+                .objects
+                .iter()
+                .filter(|((k, ns, _), _)| *k == kind && ns == namespace)
+                .map(|(_, object)| object.clone())
+                .collect()
+        })
+    }
+
+    /// The requests about targets: all but those about holdup's own Events on its pod,
+    /// which are posted beside the wait (see [`ApiServer::all_requests`]).
     pub fn requests(&self) -> Vec<Seen> {
+        self.with(|cluster| {
+            cluster
+                .requests
+                .iter()
+                .filter(|seen| !seen.is_event())
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Every request, Events included.
+    pub fn all_requests(&self) -> Vec<Seen> {
         self.with(|cluster| cluster.requests.clone())
     }
 
@@ -518,38 +555,39 @@ contexts:
 
 fn answer(
     cluster: &Arc<(Mutex<Cluster>, Condvar)>,
-    request: &hyper::http::request::Parts,
-    body: &Bytes,
+    request: &Request<Bytes>,
     client_certificate: bool,
 ) -> Response<Body> {
     let (lock, changed) = &**cluster;
     let mut cluster = lock.lock().unwrap();
-    let query = request.uri.query().unwrap_or_default().to_string();
+    let query = request.uri().query().unwrap_or_default().to_string();
     let token = request
-        .headers
+        .headers()
         .get("authorization")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::to_string);
     let mut seen = Seen {
         verb: "list".into(),
-        path: request.uri.path().to_string(),
+        path: request.uri().path().to_string(),
         kind: None,
         namespace: String::new(),
         query,
         token: token.clone(),
         client_certificate,
         status: 200,
-        body: String::from_utf8_lossy(body).into_owned(),
+        body: serde_json::from_slice(request.body()).ok(),
         content_type: request
-            .headers
+            .headers()
             .get("content-type")
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_string(),
     };
-    if request.method == hyper::Method::PATCH {
-        seen.verb = "patch".into();
+    match *request.method() {
+        hyper::Method::POST => seen.verb = "create".into(),
+        hyper::Method::PATCH => seen.verb = "patch".into(),
+        _ => {}
     }
     if seen
         .param("watch")
@@ -580,7 +618,7 @@ fn patch_status(
         );
         return json_response(415, &status(415, "UnsupportedMediaType", &message, None));
     }
-    let Ok(patch) = serde_json::from_str::<Value>(&seen.body) else {
+    let Some(patch) = &seen.body else {
         return json_response(
             400,
             &status(400, "BadRequest", "the patch is not JSON", None),
@@ -719,11 +757,11 @@ fn route(
         }
         return not_found();
     };
-    if name.is_some() && seen.verb != "patch" {
+    if name.is_some() && seen.verb == "list" {
         seen.verb = "get".into();
     }
     // Only a pod's status is patched, and nothing else is asked of a subresource.
-    if (seen.verb == "patch") != subresource.is_some() {
+    if subresource.is_some() && seen.verb != "patch" {
         return not_found();
     }
     seen.kind = Some(kind);
@@ -754,10 +792,41 @@ fn route(
         let details = json!({"group": group, "kind": kind.plural()});
         return json_response(403, &status(403, "Forbidden", &message, Some(details)));
     }
-    if seen.verb == "patch"
-        && let Some(name) = &name
-    {
-        return patch_status(cluster, kind, &namespace, name, seen);
+    match (seen.verb.as_str(), &name) {
+        ("create", None) if cluster.stall_events.is_some() => {
+            let (sender, receiver) = unbounded_channel();
+            if let Some(open) = cluster.stall_events.as_mut() {
+                open.push(sender);
+            }
+            return Response::builder()
+                .status(201)
+                .header("content-type", "application/json")
+                .body(Either::Right(Events(receiver)))
+                .unwrap();
+        }
+        ("create", None) => {
+            let body = seen.body.clone();
+            return events::create(cluster, kind, &namespace, body, &seen.content_type);
+        }
+        ("patch", Some(name)) if subresource.is_some() => {
+            return patch_status(cluster, kind, &namespace, name, seen);
+        }
+        ("patch", Some(name)) => {
+            let body = seen.body.clone();
+            return events::merge_patch(cluster, kind, &namespace, name, body, &seen.content_type);
+        }
+        ("create" | "patch", _) => {
+            return json_response(
+                405,
+                &status(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                    None,
+                ),
+            );
+        }
+        _ => {}
     }
     if let Some(name) = name {
         let key = (kind, namespace.clone(), name.clone());
