@@ -18,6 +18,7 @@ use crate::keep::{self, Watch};
 use crate::live::LiveView;
 use crate::log::{self, Verbosity, human, millis};
 use crate::net::Net;
+use crate::pace;
 use crate::plan;
 use crate::report::Report;
 use crate::schedule::{self, Board, Outcome, attempts};
@@ -52,7 +53,7 @@ pub fn run(argv: Vec<OsString>) -> u8 {
     let live = LiveView::wanted(args.log_format, args.quiet);
     let termination_log = TerminationLog::from_value(args.termination_log.as_deref());
     let report = args.report.clone();
-    let config = match args.into_config(std::env::var("HOLDUP_WAIT_FOR").ok()) {
+    let mut config = match args.into_config(std::env::var("HOLDUP_WAIT_FOR").ok()) {
         Ok(config) => config,
         Err(error) => {
             error!(event = "usage", error = %format!("{error:#}"), "{error:#}");
@@ -65,6 +66,9 @@ pub fn run(argv: Vec<OsString>) -> u8 {
         plan::show(&config);
         return exit::READY;
     }
+    // Before any socket: a long list of targets needs more than a soft limit of 1,024, and
+    // what the limit allows bounds the attempts in flight.
+    config.schedule.limits.in_flight = pace::in_flight_for(pace::raise_open_files_limit());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,7 +3,9 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::io::Read as _;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
@@ -11,10 +13,12 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser};
 
 use crate::log::Format;
+use crate::pace::{DEFAULT_MAX_RATE, Limits};
 use crate::probe::{self, Target, is_host_port};
 use crate::report::Report;
 use crate::schedule::{JITTER, Schedule};
 use crate::termination::TerminationLog;
+use crate::words::io_error_words;
 
 /// What `--help` shows after the flags: the target forms (from the table of kinds), where
 /// options go, how HOLDUP_WAIT_FOR is split, and the exit codes.
@@ -52,6 +56,11 @@ pub struct Args {
     #[arg(short = 'w', long = "wait-for", value_name = "TARGET")]
     pub wait_for: Vec<String>,
 
+    /// Also wait for the targets in FILE (`-`: standard input), one a line; blank lines and
+    /// lines starting with # are skipped.
+    #[arg(long, env = "HOLDUP_TARGETS_FROM", value_name = "FILE")]
+    pub targets_from: Option<OsString>,
+
     /// Give up after this long (500ms, 30s, 2m; a bare number is seconds); 0 waits forever.
     #[arg(short, long, env = "HOLDUP_TIMEOUT", value_name = "DURATION", allow_hyphen_values = true, default_value = "60s", value_parser = duration)]
     pub timeout: Duration,
@@ -71,6 +80,11 @@ pub struct Args {
     /// Longest delay between two attempts (each delay is randomised by ±20%).
     #[arg(long, env = "HOLDUP_MAX_INTERVAL", value_name = "DURATION", allow_hyphen_values = true, default_value = "2s", value_parser = positive_duration)]
     pub max_interval: Duration,
+
+    /// Retries started per second across all targets (each target's first attempt goes at
+    /// once); 0: no limit.
+    #[arg(long, env = "HOLDUP_MAX_RATE", value_name = "N", default_value_t = DEFAULT_MAX_RATE, value_parser = rate)]
+    pub max_rate: u32,
 
     /// Log format on stderr.
     #[arg(
@@ -194,7 +208,7 @@ impl Args {
                 ""
             }
         };
-        let targets = if given > 0 {
+        let mut targets = if given > 0 {
             let texts = self.targets.iter().chain(&self.wait_for);
             texts
                 .enumerate()
@@ -210,10 +224,13 @@ impl Args {
                 })
                 .collect::<Result<Vec<_>>>()?
         };
+        if let Some(file) = &self.targets_from {
+            targets.extend(targets_from(file, &self.named("targets_from"))?);
+        }
         if targets.is_empty() {
             bail!(
                 "nothing to wait for: give targets (holdup db:5432 http://api/health), \
-                 --wait-for TARGET, or HOLDUP_WAIT_FOR"
+                 --wait-for TARGET, --targets-from FILE, or HOLDUP_WAIT_FOR"
             );
         }
         if self.max_interval < self.interval {
@@ -247,6 +264,10 @@ impl Args {
                 max_interval: self.max_interval,
                 attempt_timeout: self.attempt_timeout,
                 jitter: JITTER,
+                limits: Limits {
+                    max_rate: Some(self.max_rate).filter(|rate| *rate > 0),
+                    ..Limits::default()
+                },
             },
             command: self.command,
             dry_run: self.dry_run,
@@ -267,6 +288,52 @@ impl Args {
             None => format!("--{}", id.replace('_', "-")),
         }
     }
+}
+
+/// The targets listed in `file` (`-`: standard input), read and parsed; `flag` is how the
+/// user gave the file, for messages.
+fn targets_from(file: &OsString, flag: &str) -> Result<Vec<Target>> {
+    let (name, bytes) = if file == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).map_err(|error| {
+            anyhow!(
+                "{flag} -: cannot read standard input: {}",
+                io_error_words(&error)
+            )
+        })?;
+        ("standard input".to_string(), bytes)
+    } else {
+        let name = Path::new(file).display().to_string();
+        let bytes = std::fs::read(file).map_err(|error| {
+            anyhow!("{flag} {name}: cannot read it: {}", io_error_words(&error))
+        })?;
+        (name, bytes)
+    };
+    listed_targets(&bytes)
+        .into_iter()
+        .map(|(line, text)| {
+            let text = text.map_err(|()| anyhow!("{name} line {line}: not UTF-8 text"))?;
+            Target::parse(text).map_err(|error| anyhow!("{name} line {line}: {error:#}"))
+        })
+        .collect()
+}
+
+/// The lines of a list of targets that hold one, with their numbers (from 1): blank lines
+/// and lines whose first word starts with `#` are left out. A `#` later in a line is part
+/// of the target (`http://api/#status=200`).
+fn listed_targets(bytes: &[u8]) -> Vec<(usize, Result<&str, ()>)> {
+    bytes
+        .split(|byte| *byte == b'\n')
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let line = match std::str::from_utf8(line) {
+                Ok(line) => line.trim(),
+                Err(_) => return Some((index + 1, Err(()))),
+            };
+            let skip = line.is_empty() || line.starts_with('#');
+            (!skip).then_some((index + 1, Ok(line)))
+        })
+        .collect()
 }
 
 /// Splits HOLDUP_WAIT_FOR on white space and commas. A comma starts a new target only
@@ -384,6 +451,15 @@ fn condition_type(text: &str) -> Result<String, String> {
     }
 }
 
+/// A number of attempts a second: `1000`, or `0` for no limit.
+fn rate(text: &str) -> Result<u32, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "'{text}' is not a number of retries a second (expected e.g. 1000, or 0 for no limit)"
+        )
+    })
+}
+
 fn report(text: &str) -> Result<Report, String> {
     Report::parse(text).map_err(|error| error.to_string())
 }
@@ -420,6 +496,13 @@ mod tests {
             assert!(duration(invalid).is_err(), "{invalid}");
         }
         assert!(positive_duration("0s").is_err());
+        assert_eq!(rate(" 500 "), Ok(500));
+        for invalid in ["", "-5", "1.5", "abc", "99999999999"] {
+            assert!(
+                rate(invalid).unwrap_err().contains("expected e.g. 1000"),
+                "{invalid}"
+            );
+        }
     }
 
     #[test]
@@ -570,6 +653,80 @@ mod tests {
         ];
         for (text, expected) in cases {
             assert_eq!(split_targets(text), *expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn lists_of_targets_in_a_file() {
+        let text = b"# deps\n\ndb:5432\n  # indented comment\r\n\thttp://api/#status=200  \nexec:sh -c 'a, b'\n\xff\n";
+        let listed: Vec<(usize, Result<&str, ()>)> = listed_targets(text);
+        assert_eq!(
+            listed,
+            [
+                (3, Ok("db:5432")),
+                (5, Ok("http://api/#status=200")),
+                (6, Ok("exec:sh -c 'a, b'")),
+                (7, Err(())),
+            ]
+        );
+        assert!(listed_targets(b"").is_empty());
+        assert!(listed_targets(b"\n\n  \n#x\n").is_empty());
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+            #[test]
+            fn durations_parse_or_say_the_expected_form(text in prop_oneof![
+                any::<String>(),
+                "-?[0-9]{0,25}(\\.[0-9]{0,25})?(e-?[0-9]{1,4})?",
+                "-?[0-9]{1,20} ?(ns|us|ms|s|m|h|d|w|M|y|sec|min|parsecs|)",
+            ]) {
+                match duration(&text) {
+                    Ok(_) => {}
+                    Err(message) => {
+                        prop_assert!(
+                            message.contains("expected") || message.contains("zero or more seconds"),
+                            "{text:?}: {message}"
+                        );
+                        prop_assert!(!message.contains('\n'));
+                    }
+                }
+            }
+
+            /// Splitting loses no target text: every piece comes from the input, and no
+            /// piece is empty.
+            #[test]
+            fn wait_for_lists_split_without_loss(text in prop_oneof![
+                any::<String>(),
+                "([a-z]{1,5}://[a-z:0-9,#=&?/]{0,12}|[a-z]{1,5}:[0-9]{1,5}|exec:[a-z ,]{0,8}|[ ,\n\t]{1,3}){0,10}",
+            ]) {
+                for target in split_targets(&text) {
+                    prop_assert!(!target.is_empty());
+                    prop_assert!(!target.starts_with(char::is_whitespace), "{target:?}");
+                    let pieces_found = target.split(',').all(|piece| text.contains(piece));
+                    prop_assert!(pieces_found, "{target:?} from {text:?}");
+                }
+            }
+
+            #[test]
+            fn files_of_targets_are_read_line_by_line(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+                let lines = bytes.split(|byte| *byte == b'\n').count();
+                let mut last = 0;
+                for (line, text) in listed_targets(&bytes) {
+                    prop_assert!(line > last && line <= lines);
+                    last = line;
+                    if let Ok(text) = text {
+                        prop_assert!(!text.is_empty() && !text.starts_with('#'));
+                        prop_assert!(text.trim() == text);
+                    }
+                }
+            }
         }
     }
 

@@ -297,6 +297,7 @@ mod tests {
             max_interval: Duration::from_secs(2),
             attempt_timeout: Duration::from_secs(5),
             jitter: 0.0,
+            limits: Default::default(),
         }
     }
 

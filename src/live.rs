@@ -48,8 +48,12 @@ impl LiveView {
     /// Redraws the view of the targets' records, until dropped.
     pub async fn follow(&self, targets: &[Target], board: &Board, start: Instant) -> Infallible {
         loop {
+            let (width, height) = size();
+            // Only the rows that fit are built: 10,000 targets cost a screenful a redraw,
+            // not 10,000 lines of text.
             let rows: Vec<Row> = targets
                 .iter()
+                .take(fitting(targets.len(), height))
                 .enumerate()
                 .map(|(index, target)| {
                     let record = board.record(index);
@@ -65,7 +69,7 @@ impl LiveView {
                     }
                 })
                 .collect();
-            log::draw_live(self.lines(&rows, size()));
+            log::draw_live(self.lines(&rows, targets.len(), (width, height)));
             sleep(REDRAW_EVERY).await;
         }
     }
@@ -87,20 +91,16 @@ impl LiveView {
                 reason: end.reason.clone().unwrap_or_default(),
             })
             .collect();
-        log::draw_live(self.lines(&rows, size()));
+        log::draw_live(self.lines(&rows, rows.len(), size()));
         log::end_live();
     }
 
-    /// One line per row, fitted to a terminal of `(columns, lines)`: a view taller than
-    /// the terminal could not be moved back over, so the rows past its height are
-    /// counted on one last line.
-    fn lines(&self, rows: &[Row], (width, height): (usize, usize)) -> Vec<String> {
-        let room = height.saturating_sub(2).max(1);
-        let (rows, hidden) = if rows.len() > room {
-            (&rows[..room - 1], rows.len() - (room - 1))
-        } else {
-            (rows, 0)
-        };
+    /// One line per row of the first rows of `total`, fitted to a terminal of
+    /// `(columns, lines)`; the rows that do not fit (see `fitting`) are counted on one
+    /// last line. `rows` may hold only those that fit.
+    fn lines(&self, rows: &[Row], total: usize, (width, height): (usize, usize)) -> Vec<String> {
+        let shown = fitting(total, height).min(rows.len());
+        let (rows, hidden) = (&rows[..shown], total - shown);
         let mut lines = self.row_lines(rows, width);
         if hidden > 0 {
             lines.push(fit(&format!("… and {hidden} more targets"), width));
@@ -170,6 +170,14 @@ fn decide(
 ) -> Option<LiveView> {
     let able = terminal && format == Format::Text && !quiet && term != "dumb" && !term.is_empty();
     able.then_some(LiveView { colour: !no_colour })
+}
+
+/// How many of `total` rows are drawn on a terminal `height` lines tall: a view taller
+/// than the terminal could not be moved back over, so past its height the last line
+/// counts the rest.
+fn fitting(total: usize, height: usize) -> usize {
+    let room = height.saturating_sub(2).max(1);
+    if total > room { room - 1 } else { total }
 }
 
 /// The terminal's size in columns and lines, or 80 by 24 when it does not say.
@@ -243,25 +251,46 @@ mod tests {
         ];
         let plain = LiveView { colour: false };
         assert_eq!(
-            plain.lines(&rows, (200, 24)),
+            plain.lines(&rows, 2, (200, 24)),
             [
                 "ready     tcp://db:5432            2.13s  22 attempts",
                 "waiting   http://api:8080/health   12.0s  45 attempts  HTTP 503 Service Unavailable (expected 200-399)",
             ]
         );
-        let narrow = plain.lines(&rows, (40, 24));
+        let narrow = plain.lines(&rows, 2, (40, 24));
         assert!(
             narrow.iter().all(|line| line.chars().count() <= 39),
             "{narrow:?}"
         );
         assert!(narrow[1].ends_with('…'));
-        let coloured = LiveView { colour: true }.lines(&rows, (200, 24));
+        let coloured = LiveView { colour: true }.lines(&rows, 2, (200, 24));
         // A terminal of 3 lines has room for one: the count of the targets.
-        let short = plain.lines(&rows, (200, 3));
+        let short = plain.lines(&rows, 2, (200, 3));
         assert_eq!(short.len(), 1, "{short:?}");
         assert_eq!(short[0], "… and 2 more targets");
-        let four = plain.lines(&rows, (200, 4));
+        let four = plain.lines(&rows, 2, (200, 4));
         assert_eq!(four.len(), 2, "{four:?}");
         assert!(coloured[0].starts_with("\x1b[32mready\x1b[0m     tcp://db:5432"));
+    }
+
+    #[test]
+    fn a_long_list_is_a_screenful_and_a_count() {
+        // A list from --targets-from: only what fits is built and drawn.
+        let shown = fitting(10_000, 24);
+        assert_eq!(shown, 21);
+        let rows: Vec<Row> = (0..shown)
+            .map(|port| Row {
+                target: format!("tcp://127.0.0.1:{}", port + 1),
+                state: State::Waiting,
+                elapsed: Duration::from_secs(1),
+                attempts: 1,
+                reason: "connection refused".into(),
+            })
+            .collect();
+        let lines = LiveView { colour: false }.lines(&rows, 10_000, (80, 24));
+        assert_eq!(lines.len(), 22, "{lines:?}");
+        assert_eq!(lines[21], "… and 9979 more targets");
+        assert_eq!(fitting(5, 24), 5);
+        assert_eq!(fitting(0, 24), 0);
     }
 }

@@ -73,29 +73,58 @@ impl<S: Subscriber> Layer<S> for Stderr {
         };
         // A live view at the bottom of the terminal goes under each new line, so that the
         // lines stay in the scrollback and the view stays in one place.
-        let live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut out = live.erase();
         out.push_str(&line);
-        out.push_str(&live.drawn());
+        out.push_str(&live.under_a_line());
         // Nothing sensible is left to do when stderr is gone.
         let _ = std::io::stderr().lock().write_all(out.as_bytes());
     }
 }
 
-/// The lines of the live view now on the terminal, below the log lines.
+/// At most this often a log line redraws the live view beneath it; in a burst of lines
+/// (10,000 targets each saying it is waiting) the view is left for the next redraw, so
+/// that the terminal receives each line once and not a screenful with each.
+const UNDER_LINES_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The lines of the live view, below the log lines.
 struct Live {
     lines: Vec<String>,
+    /// Whether `lines` are on the terminal now (not erased by a log line).
+    shown: bool,
+    /// When a log line last redrew the view beneath it.
+    under_a_line_at: Option<std::time::Instant>,
 }
 
-static LIVE: std::sync::Mutex<Live> = std::sync::Mutex::new(Live { lines: Vec::new() });
+static LIVE: std::sync::Mutex<Live> = std::sync::Mutex::new(Live {
+    lines: Vec::new(),
+    shown: false,
+    under_a_line_at: None,
+});
 
 impl Live {
     /// What takes the cursor back to the first line of the view and clears to the end
     /// of the screen.
     fn erase(&self) -> String {
         match self.lines.len() {
-            0 => String::new(),
-            shown => format!("\x1b[{shown}A\r\x1b[J"),
+            shown if shown > 0 && self.shown => format!("\x1b[{shown}A\r\x1b[J"),
+            _ => String::new(),
+        }
+    }
+
+    /// The view again beneath a log line just written, unless a line did so a moment ago.
+    fn under_a_line(&mut self) -> String {
+        let now = std::time::Instant::now();
+        let due = self
+            .under_a_line_at
+            .is_none_or(|at| now.duration_since(at) >= UNDER_LINES_EVERY);
+        if due {
+            self.under_a_line_at = Some(now);
+            self.shown = true;
+            self.drawn()
+        } else {
+            self.shown = false;
+            String::new()
         }
     }
 
@@ -113,8 +142,14 @@ impl Live {
 /// terminal's width: a wrapped line would leave the view out of place).
 pub fn draw_live(lines: Vec<String>) {
     let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut out = live.erase();
+    let mut out = match live.erase() {
+        // Nothing to take back: clear from the start of the line all the same, so that
+        // every redraw begins alike.
+        nothing if nothing.is_empty() => "\r\x1b[J".to_string(),
+        erase => erase,
+    };
     live.lines = lines;
+    live.shown = true;
     out.push_str(&live.drawn());
     let _ = std::io::stderr().lock().write_all(out.as_bytes());
 }
@@ -123,6 +158,7 @@ pub fn draw_live(lines: Vec<String>) {
 pub fn end_live() {
     let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     live.lines.clear();
+    live.shown = false;
 }
 
 fn text_line(module: &str, fields: Fields) -> String {

@@ -16,6 +16,7 @@ mod kube;
 mod live;
 mod log;
 mod net;
+mod pace;
 mod paths;
 mod plan;
 mod probe;

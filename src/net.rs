@@ -142,6 +142,50 @@ impl Net {
     }
 }
 
+/// Refuses an address no server can listen on for a connection: multicast, and IPv4's
+/// broadcast address. A connection to one is refused or unanswered until the deadline.
+pub fn check_reachable(address: IpAddr) -> Result<()> {
+    let unreachable = match address {
+        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V6(v6) => v6.is_multicast(),
+    };
+    if unreachable {
+        anyhow::bail!("{address} is a multicast or broadcast address: no server listens there");
+    }
+    Ok(())
+}
+
+/// Refuses a host name DNS cannot carry, so that it is a usage error at once rather than a
+/// lookup failing until the deadline: at most 253 characters (RFC 1035, without the final
+/// dot), labels of 1 to 63. IP addresses pass as they are.
+pub fn check_host_name(name: &str) -> Result<()> {
+    if name.parse::<IpAddr>().is_ok() || (name.starts_with('[') && name.ends_with(']')) {
+        return Ok(());
+    }
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    if bare.is_empty() {
+        anyhow::bail!("missing host name");
+    }
+    let count = bare.chars().count();
+    if count > 253 {
+        anyhow::bail!("host name of {count} characters (DNS allows at most 253, and 63 per label)");
+    }
+    for label in bare.split('.') {
+        let length = label.chars().count();
+        if length == 0 {
+            anyhow::bail!(
+                "host name '{name}' has an empty label (two dots in a row, or a leading dot)"
+            );
+        }
+        if length > 63 {
+            anyhow::bail!(
+                "host name label of {length} characters (DNS allows at most 63 per label)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The addresses /etc/hosts gives `name` (of `record_type`, A or AAAA, or both when `None`),
 /// read anew on every call as glibc does: Docker's `--add-host` and Kubernetes'
 /// `hostAliases` write it. Looked up before DNS and for the name as given, never with the
@@ -629,5 +673,45 @@ mod tests {
             net.resolve("127.0.0.1", 80).await.unwrap(),
             addresses(&["127.0.0.1:80"])
         );
+    }
+
+    /// Property tests: the system files holdup reads through hickory (resolv.conf, hosts),
+    /// whatever they hold, and host names of any shape never panic.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn config_text() -> impl Strategy<Value = String> {
+            let line = prop_oneof![
+                any::<String>(),
+                "(nameserver|search|domain|options|sortlist|#|;)[ \t]{0,2}[a-z0-9.:%\\[\\]-]{0,20}",
+                "options (ndots|timeout|attempts|rotate|edns0):?[0-9-]{0,12}",
+                "[0-9a-f.:]{0,20}[ \t]+[a-z0-9. -]{0,30}",
+            ];
+            prop::collection::vec(line, 0..10).prop_map(|lines| lines.join("\n"))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+            #[test]
+            fn resolv_conf_and_hosts_files(text in config_text()) {
+                let _ = system_conf::parse_resolv_conf(text.as_bytes());
+                let mut hosts = Hosts::default();
+                let _ = hosts.read_hosts_conf(text.as_bytes());
+            }
+
+            #[test]
+            fn host_names(name in prop_oneof![
+                any::<String>(),
+                "[a-z0-9.-]{0,300}",
+                "([a-z]{0,70}\\.){0,6}[a-z]{0,70}\\.?",
+            ]) {
+                if let Err(error) = check_host_name(&name) {
+                    prop_assert!(error.to_string().len() < 400, "{error}");
+                }
+            }
+        }
     }
 }

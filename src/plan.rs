@@ -96,6 +96,13 @@ fn schedule(config: &Config) -> Vec<(&'static str, String)> {
         ("backoff after", human(schedule.backoff_after)),
         ("max interval", human(schedule.max_interval)),
         ("jitter", format!("±{:.0}%", schedule.jitter * 100.0)),
+        (
+            "max rate",
+            schedule
+                .limits
+                .max_rate
+                .map_or("no limit".to_string(), |rate| format!("{rate} retries/s")),
+        ),
     ]
 }
 

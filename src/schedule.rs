@@ -22,11 +22,17 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 use tracing::{debug, info};
 
 use crate::attempt::{Failure, Stage};
 use crate::log::{human, millis};
+use crate::pace::{Limits, Pace};
+
+/// Why a target of a long list was never tried: the attempts in flight are bounded by the
+/// limit of open files, and others held every place until the deadline.
+const NO_TURN: &str = "not tried before the deadline: every place among the attempts in \
+     flight was taken (the limit of open files bounds them)";
 
 /// How far each delay is randomised either way, as a fraction of it.
 pub const JITTER: f64 = 0.2;
@@ -43,6 +49,8 @@ pub struct Schedule {
     pub attempt_timeout: Duration,
     /// Randomisation of each delay, as a fraction of it (0 turns it off).
     pub jitter: f64,
+    /// The budget all targets share: attempts in flight, retries a second.
+    pub limits: Limits,
 }
 
 /// The delays between the attempts of one target.
@@ -173,6 +181,8 @@ where
     F: Future<Output = Result<(), Failure>>,
 {
     let start = Instant::now();
+    let pace = Pace::new(&schedule.limits);
+    let pace = &pace;
     let mut waiting: FuturesUnordered<_> = targets
         .iter()
         .enumerate()
@@ -185,6 +195,7 @@ where
                 deadline,
                 &board.0[index],
                 &check,
+                pace,
             )
         })
         .collect();
@@ -205,6 +216,9 @@ where
     }
 }
 
+// Each argument is one thing the loop of a target reads; a struct to carry them would
+// only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn wait_one<'a, T, C, F>(
     index: usize,
     target: &'a T,
@@ -213,6 +227,7 @@ async fn wait_one<'a, T, C, F>(
     deadline: Option<Instant>,
     record: &RefCell<Record>,
     check: &C,
+    pace: &Pace,
 ) -> Outcome
 where
     T: Display,
@@ -221,10 +236,19 @@ where
 {
     let mut backoff = Backoff::new(schedule);
     loop {
+        // Held until the attempt ends; waiting for it never outlasts the deadline.
+        let admitted = pace.admit(record.borrow().attempts > 0);
+        let slot = match deadline {
+            Some(deadline) => match timeout_at(deadline, admitted).await {
+                Ok(slot) => slot,
+                Err(_) => return no_turn(record),
+            },
+            None => admitted.await,
+        };
         let now = Instant::now();
         let time_left = deadline.map(|deadline| deadline.saturating_duration_since(now));
         if time_left == Some(Duration::ZERO) {
-            return Outcome::DeadlinePassed;
+            return no_turn(record);
         }
         let budget = time_left.map_or(schedule.attempt_timeout, |left| {
             left.min(schedule.attempt_timeout)
@@ -234,6 +258,7 @@ where
         let stage = Stage::default();
         record.borrow_mut().in_flight = Some((now, stage.clone()));
         let result = timeout(budget, check(target, stage.clone())).await;
+        drop(slot);
         let mut still_waiting = false;
         let delay = {
             let mut record = record.borrow_mut();
@@ -308,6 +333,15 @@ where
     }
 }
 
+/// The deadline passed before an attempt could start: a target never tried says why.
+fn no_turn(record: &RefCell<Record>) -> Outcome {
+    let mut record = record.borrow_mut();
+    if record.attempts == 0 && record.last_error.is_none() {
+        record.last_error = Some(NO_TURN.to_string());
+    }
+    Outcome::DeadlinePassed
+}
+
 /// "1 attempt", "3 attempts".
 pub fn attempts(count: u32) -> String {
     if count == 1 {
@@ -332,6 +366,7 @@ mod tests {
             max_interval: Duration::from_secs(2),
             attempt_timeout: Duration::from_secs(5),
             jitter: 0.0,
+            limits: Limits::default(),
         }
     }
 

@@ -667,4 +667,100 @@ contexts:
         let message = format!("{:#}", connection(&nothing, None).err().unwrap());
         assert!(message.contains("not in a cluster"), "{message}");
     }
+
+    /// Property tests: kubeconfig files, whole and mangled, give a connection or an error
+    /// that names the file; never a panic.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// KUBECONFIG with lines dropped, doubled, cut or given other values.
+        fn mangled() -> impl Strategy<Value = String> {
+            let lines: Vec<&'static str> = KUBECONFIG.lines().collect();
+            let count = lines.len();
+            let edit = prop_oneof![
+                Just(None),
+                prop::sample::select(vec![
+                    "",
+                    "-",
+                    ":",
+                    "- name:",
+                    "  cluster:",
+                    "    server: ",
+                    "    server: http://x",
+                    "    server: https://[::1",
+                    "    server: https://h:0",
+                    "server: ~",
+                    "    token: ",
+                    "    certificate-authority-data: !!binary zz",
+                    "  user: []",
+                    "  context: {cluster: dev, user: dev, namespace: \"\"}",
+                    "current-context: ",
+                    "current-context: nowhere",
+                    "current-context: [a]",
+                    "contexts: 3",
+                    "clusters: {}",
+                    "users: ~",
+                    "&a [*a]",
+                    "*x",
+                    "{",
+                    "[",
+                    "\"",
+                    "'",
+                    "\t",
+                    "apiVersion: v2",
+                    "kind: Pod",
+                    "    insecure-skip-tls-verify: maybe",
+                    "    client-key-data: Zm9v",
+                    "    exec: {command: ''}",
+                    "---",
+                    "...",
+                ])
+                .prop_map(|line| Some(line.to_string())),
+            ];
+            prop::collection::vec((0..count, edit), 0..8).prop_map(move |edits| {
+                let mut mangled: Vec<String> = lines.iter().map(ToString::to_string).collect();
+                for (at, edit) in edits {
+                    let at = at.min(mangled.len().saturating_sub(1));
+                    match edit {
+                        None if !mangled.is_empty() => {
+                            mangled.remove(at);
+                        }
+                        None => {}
+                        Some(line) => mangled.insert(at, line),
+                    }
+                }
+                mangled.join("\n")
+            })
+        }
+
+        fn read(text: &str, context: Option<&str>) -> Result<(), TestCaseError> {
+            let dir = tempfile::tempdir().unwrap();
+            let path = write(dir.path(), "config", text);
+            if let Err(error) = from_kubeconfig(&[path], context) {
+                let message = format!("{error:#}");
+                prop_assert!(!message.is_empty());
+                prop_assert!(!message.contains("s3cret"), "{message}");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn any_text(text in any::<String>()) {
+                read(&text, None)?;
+            }
+
+            #[test]
+            fn mangled_kubeconfigs(
+                text in mangled(),
+                context in prop::option::of(prop::sample::select(vec!["dev", "ci", "eks", "broken", "none"])),
+            ) {
+                read(&text, context)?;
+            }
+        }
+    }
 }

@@ -3,14 +3,16 @@
 //! port or local path it names.
 
 use std::ffi::OsString;
+use std::net::IpAddr;
 use std::os::unix::ffi::OsStringExt as _;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
 use percent_encoding::percent_decode_str;
-use url::Url;
+use url::{Host, Url};
 
 use super::options::Options;
+use crate::net::{check_host_name, check_reachable};
 
 /// The URL of `text` (which has a scheme) and the options in its fragment.
 pub fn parse(text: &str) -> Result<(Url, Options)> {
@@ -20,6 +22,25 @@ pub fn parse(text: &str) -> Result<(Url, Options)> {
         }
         other => anyhow!("{other}"),
     })?;
+    if url.port() == Some(0) {
+        bail!("port 0 cannot be connected to (expected a port from 1 to 65535)");
+    }
+    // A URL of a scheme of its own (tcp://) keeps an IPv4 address as text.
+    let address = match url.host() {
+        Some(Host::Domain(name)) => match name.parse::<IpAddr>() {
+            Ok(address) => Some(address),
+            Err(_) => {
+                check_host_name(name)?;
+                None
+            }
+        },
+        Some(Host::Ipv4(address)) => Some(IpAddr::V4(address)),
+        Some(Host::Ipv6(address)) => Some(IpAddr::V6(address)),
+        None => None,
+    };
+    if let Some(address) = address {
+        check_reachable(address)?;
+    }
     let options = Options::parse(url.fragment())?;
     Ok((url, options))
 }

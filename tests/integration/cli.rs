@@ -364,6 +364,16 @@ fn usage_errors_follow_the_log_format_and_name_their_variable() {
             "HOLDUP_WAIT_FOR: invalid target 'db'",
         ),
         (
+            &["-w", good],
+            &[("HOLDUP_MAX_RATE", "-5")],
+            "HOLDUP_MAX_RATE=-5: '-5' is not a number of retries a second (expected e.g. 1000",
+        ),
+        (
+            &["-w", good, "--max-rate", "lots"],
+            &[],
+            "invalid value 'lots' for --max-rate: 'lots' is not a number of retries a second",
+        ),
+        (
             &["-w", "htp://x"],
             &[],
             "invalid target 'htp://x': unknown scheme 'htp'",
@@ -492,7 +502,7 @@ fn dry_run_shows_every_setting_with_its_default() {
         .stderr_has("holdup: resolver: from=")
         .stderr_has("; nameservers=")
         .stderr_has("; ndots=")
-        .stderr_has("holdup: schedule: timeout=1m 30s; attempt timeout=5s; interval=100ms; backoff after=3s; max interval=2s; jitter=±20%")
+        .stderr_has("holdup: schedule: timeout=1m 30s; attempt timeout=5s; interval=100ms; backoff after=3s; max interval=2s; jitter=±20%; max rate=1000 retries/s")
         .stderr_has("then run ./server");
 
     let json = holdup()

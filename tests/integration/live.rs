@@ -168,3 +168,45 @@ fn no_view_when_stderr_is_no_terminal() {
     finished.code(1);
     assert!(!finished.stderr.contains('\x1b'), "{:?}", finished.stderr);
 }
+
+/// 2,000 targets from --targets-from on a terminal of 24 lines: each redraw is a
+/// screenful ending with the count of the rest, and the burst of their log lines does not
+/// redraw the view under each of them.
+#[test]
+fn a_long_list_is_a_screenful_and_its_count() {
+    if need("the live view test", script()).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let list: String = (0..2_000)
+        .map(|n| format!("file://{}/missing-{n}\n", dir.path().display()))
+        .collect();
+    let file = dir.path().join("targets");
+    std::fs::write(&file, list).unwrap();
+    let finished = on_a_terminal(
+        &["--targets-from", &file.display().to_string(), "-t", "1s"],
+        &[("TERM", "xterm-256color")],
+    );
+    finished.code(1);
+    let screen = &finished.stdout;
+
+    let view = last_view(screen);
+    assert!(view.len() <= 23, "{} lines: {view:?}", view.len());
+    assert_eq!(
+        view.last().map(String::as_str),
+        Some("… and 1979 more targets"),
+        "{view:?}"
+    );
+    // Each target's log lines once, and the view at most a screenful each tenth of a
+    // second (and around the few log lines apart from the burst).
+    let view_lines = screen
+        .lines()
+        .filter(|line| !line.contains("holdup: "))
+        .count();
+    let bound = 23.0 * (finished.elapsed.as_secs_f64() * 20.0 + 10.0);
+    assert!(
+        (view_lines as f64) <= bound,
+        "{view_lines} lines of the view in {:?} (at most {bound})",
+        finished.elapsed
+    );
+}

@@ -52,7 +52,7 @@ fn sigterm_ends_the_wait_when_holdup_is_pid_1() {
     running.finish().code(143).stderr_has("stopped by SIGTERM");
 }
 
-fn can_unshare() -> Result<(), String> {
+pub(crate) fn can_unshare() -> Result<(), String> {
     match std::process::Command::new("unshare")
         .args(["--pid", "--fork", "true"])
         .output()
@@ -67,7 +67,7 @@ fn can_unshare() -> Result<(), String> {
 }
 
 /// The one child of process `pid`.
-fn only_child(pid: u32) -> u32 {
+pub(crate) fn only_child(pid: u32) -> u32 {
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
     let children: Vec<u32> = children
         .split_whitespace()
@@ -78,7 +78,7 @@ fn only_child(pid: u32) -> u32 {
 }
 
 /// The PID process `pid` has in its own PID namespace (the last NSpid field).
-fn pid_in_own_namespace(pid: u32) -> u32 {
+pub(crate) fn pid_in_own_namespace(pid: u32) -> u32 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status
         .lines()

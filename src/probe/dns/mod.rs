@@ -22,7 +22,7 @@ use self::answer::{Asked, Expected, Match, Value, judge, list, shown_name};
 use super::options::Plan;
 use super::target_url;
 use crate::attempt::{Failure, Stage};
-use crate::net::{self, Net, dns_error_words};
+use crate::net::{self, Net, check_reachable, dns_error_words};
 use crate::redact;
 
 /// Record types that can be asked for, as written in `type=`.
@@ -292,16 +292,21 @@ impl fmt::Debug for Dns {
 
 /// `IP` or `IP:PORT`, IPv6 as `[::1]:53` or bare; port 53 by default.
 fn parse_server(text: &str) -> Result<SocketAddr> {
-    if let Ok(address) = text.parse::<SocketAddr>() {
-        return Ok(address);
-    }
     let bare = text.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => Ok(SocketAddr::new(ip, 53)),
-        Err(_) => bail!(
+    let address = match (text.parse::<SocketAddr>(), bare.parse::<IpAddr>()) {
+        (Ok(address), _) => address,
+        (_, Ok(ip)) => SocketAddr::new(ip, 53),
+        _ => bail!(
             "expected IP or IP:PORT of a DNS server, e.g. 10.96.0.10, 127.0.0.1:5353 or [fd00::a]:53"
         ),
+    };
+    if address.port() == 0 {
+        bail!(
+            "port 0 cannot be asked (expected IP or IP:PORT of a DNS server, PORT from 1 to 65535)"
+        );
     }
+    check_reachable(address.ip())?;
+    Ok(address)
 }
 
 fn type_names() -> String {
@@ -459,7 +464,7 @@ mod tests {
             ("dns://db?x=1", "no path or query"),
             ("dns://user:pw@db", "no credentials"),
             ("dns://10.0.0.5", "is an IP address"),
-            ("dns://a..b", "not a DNS name"),
+            ("dns://a..b", "empty label"),
         ];
         for (target, expected) in cases {
             let message = format!("{:#}", parse(target).expect_err(target));
@@ -624,5 +629,97 @@ mod tests {
             "10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5, 10.0.0.6, 10.0.0.7, 10.0.0.8, and 2 more"
         );
         assert_eq!(list(&[]), "nothing");
+    }
+    /// Property tests: DNS answers as they come off the wire, whole or damaged, are read
+    /// into values and judged against expectations without a panic, and said in one line.
+    mod properties {
+        use std::net::Ipv4Addr;
+
+        use hickory_resolver::proto::op::{Message, MessageType, OpCode};
+        use hickory_resolver::proto::rr::rdata::{A, MX, SRV, TXT};
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// An encoded response with one record of each type holdup reads.
+        fn response() -> Vec<u8> {
+            let name = Name::from_ascii("db.test.").unwrap();
+            let target = Name::from_ascii("db-0.test.").unwrap();
+            let mut message = Message::new(7, MessageType::Response, OpCode::Query);
+            for rdata in [
+                RData::A(A(Ipv4Addr::new(10, 0, 0, 4))),
+                RData::MX(MX::new(10, target.clone())),
+                RData::SRV(SRV::new(0, 5, 5432, target.clone())),
+                RData::TXT(TXT::new(vec!["v=spf1 ".into(), "-all".into()])),
+                RData::CNAME(hickory_resolver::proto::rr::rdata::CNAME(target.clone())),
+            ] {
+                message.add_answer(Record::from_rdata(name.clone(), 60, rdata));
+            }
+            message.to_vec().unwrap()
+        }
+
+        fn damaged() -> impl Strategy<Value = Vec<u8>> {
+            let whole = response();
+            let length = whole.len();
+            prop::collection::vec((0..length, any::<u8>(), any::<bool>()), 0..12).prop_map(
+                move |edits| {
+                    let mut bytes = whole.clone();
+                    for (at, byte, cut) in edits {
+                        if cut {
+                            bytes.truncate(at.min(bytes.len()));
+                        } else if let Some(slot) = bytes.get_mut(at) {
+                            *slot = byte;
+                        }
+                    }
+                    bytes
+                },
+            )
+        }
+
+        fn judged(bytes: &[u8], expectations: &[String]) -> Result<(), TestCaseError> {
+            let Ok(message) = Message::from_vec(bytes) else {
+                return Ok(());
+            };
+            let values: Vec<Value> = message
+                .answers
+                .iter()
+                .filter_map(Value::from_record)
+                .collect();
+            prop_assert!(!list(&values).contains('\n'));
+            for (asked, text) in expectations.iter().enumerate() {
+                let asked = match asked % 4 {
+                    0 => Asked::Addresses,
+                    1 => Asked::Type(RecordType::SRV),
+                    2 => Asked::Type(RecordType::MX),
+                    _ => Asked::Type(RecordType::TXT),
+                };
+                if let Ok(expected) = Expected::parse(asked, text) {
+                    for matching in [Match::All, Match::Any, Match::Exact] {
+                        let _ = judge(std::slice::from_ref(&expected), matching, 2, &values);
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+            #[test]
+            fn damaged_answers(
+                bytes in damaged(),
+                expectations in prop::collection::vec(
+                    prop_oneof![any::<String>(), "[0-9a-f.:* -]{0,30}", "[0-9]{1,5} [0-9]{1,5} [0-9]{1,6} [a-z.*-]{0,12}"],
+                    0..4,
+                ),
+            ) {
+                judged(&bytes, &expectations)?;
+            }
+
+            #[test]
+            fn any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+                judged(&bytes, &[String::new()])?;
+            }
+        }
     }
 }

@@ -86,6 +86,10 @@ pub fn parse(text: &str) -> Result<Form> {
     raw.extend(url.path_segments().into_iter().flatten());
     if raw.len() > 1 && raw.last() == Some(&"") {
         raw.pop();
+        // `k8s://job/` is a Job whose name is missing, not a Service called "job".
+        if let Some(word) = raw.last().filter(|word| kind_word(word).is_some()) {
+            bail!("missing name after '{word}/' (expected {FORMS})");
+        }
     }
     let segments = raw
         .iter()
@@ -135,6 +139,16 @@ fn builtin(segments: &[String], mut options: Options) -> Result<(Option<String>,
         Word::Service => {
             check_name(name, "Service name", Naming::ServiceLabel)?;
             let port = options.take("port")?;
+            // A number names the port itself; anything else is the port's name.
+            if let Some(number) = port
+                .as_deref()
+                .filter(|port| port.bytes().all(|b| b.is_ascii_digit()))
+                && !matches!(number.parse::<u16>(), Ok(1..))
+            {
+                bail!(
+                    "invalid option 'port={number}' (expected a port name, or a number from 1 to 65535)"
+                );
+            }
             let min = options.take_min("min")?;
             options.finish("k8s Service", &["min", "port", "context"])?;
             Kind::Service {

@@ -362,7 +362,7 @@ mod tests {
         let cases = [
             ("mysql://", "missing host"),
             ("mysql://app:pw@db:99999", "invalid port number"),
-            ("mysql://app:pw@db:0", "invalid port 0"),
+            ("mysql://app:pw@db:0", "port 0 cannot be connected to"),
             ("mysql://:pw@db", "missing user name"),
             ("mysql://app:pw@db/a/b", "invalid database name 'a/b'"),
             ("mysql://app:pw@db/%zz", "invalid percent-encoding"),

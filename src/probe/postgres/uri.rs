@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
+use crate::net::{check_host_name, check_reachable};
 use crate::redact::Secret;
 
 /// The expected form, for error messages.
@@ -118,6 +119,29 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("scram_client_key", "SCRAM keys are not supported"),
     ("scram_server_key", "SCRAM keys are not supported"),
 ];
+
+/// The parameters holdup ignores still take only the values libpq takes: a URI libpq would
+/// refuse is refused here too, rather than waited on as if it worked.
+fn check_ignored(name: &str, value: &str) -> Result<()> {
+    let integer = matches!(
+        name,
+        "connect_timeout"
+            | "keepalives"
+            | "keepalives_idle"
+            | "keepalives_interval"
+            | "keepalives_count"
+            | "tcp_user_timeout"
+    );
+    // libpq's parse_int_param: strtol's optional white space and sign, digits that fit an
+    // int, then only white space.
+    if integer && value.trim().parse::<i32>().is_err() {
+        bail!("invalid {name} '{value}' (expected a whole number, e.g. {name}=10)");
+    }
+    if matches!(name, "sslcompression" | "sslsni") && !matches!(value, "0" | "1") {
+        bail!("invalid {name} '{value}' (expected 0 or 1)");
+    }
+    Ok(())
+}
 
 /// A parameter with a closed set of values, some of which libpq knows but holdup refuses.
 pub(super) fn check_value(
@@ -232,6 +256,7 @@ pub(super) fn parse_uri(uri: &str) -> Result<(BTreeMap<String, String>, String)>
             bail!("query parameter '{name}' is not supported: {why}");
         }
         if IGNORED.contains(&name.as_str()) {
+            check_ignored(&name, &value)?;
             continue;
         }
         if !SUPPORTED.contains(&name.as_str()) {
@@ -360,10 +385,14 @@ pub(super) fn parse_hosts(
                     "host '{name}' is a Unix-domain socket directory; holdup connects over TCP only (give a host name or address)"
                 );
             }
+            if let Some(address) = address.or_else(|| name.parse().ok()) {
+                check_reachable(address)?;
+            }
             let valid = name.parse::<IpAddr>().is_ok()
                 || name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+            check_host_name(&name)?;
             if !valid {
                 bail!("invalid host name '{name}'");
             }

@@ -420,7 +420,7 @@ mod tests {
         let cases = [
             ("redis://", "missing host"),
             ("redis://cache:99999", "invalid port number"),
-            ("redis://cache:0", "invalid port 0"),
+            ("redis://cache:0", "port 0 cannot be connected to"),
             ("redis://cache/x", "invalid database 'x'"),
             ("redis://cache/1/2", "invalid database '1/2'"),
             ("redis://cache?db=1", "no query string"),

@@ -153,12 +153,15 @@ fn event_of(line: &str) -> Option<String> {
 /// A holdup command line to run.
 pub struct Holdup {
     command: Command,
+    /// What holdup reads on standard input; none: /dev/null.
+    stdin: Option<Vec<u8>>,
 }
 
 /// Starts a holdup command line.
 pub fn holdup() -> Holdup {
     Holdup {
         command: command(env!("CARGO_BIN_EXE_holdup").as_ref()),
+        stdin: None,
     }
 }
 
@@ -173,7 +176,10 @@ impl Holdup {
     pub fn command_line(program: &str, args: &[&str]) -> Holdup {
         let mut command = command(program.as_ref());
         command.args(args);
-        Holdup { command }
+        Holdup {
+            command,
+            stdin: None,
+        }
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
@@ -195,9 +201,44 @@ impl Holdup {
         self
     }
 
+    /// Gives holdup `bytes` on standard input.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Starts holdup with this limit of open files (soft and hard), as a container might.
+    pub fn open_files_limit(mut self, soft: u64, hard: u64) -> Self {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: between fork and exec only setrlimit runs, which is async-signal-safe.
+        unsafe {
+            self.command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            });
+        }
+        self
+    }
+
     pub fn spawn(mut self) -> Running {
         let started = Instant::now();
+        if self.stdin.is_some() {
+            self.command.stdin(Stdio::piped());
+        }
         let mut child = self.command.spawn().expect("cannot start holdup");
+        if let (Some(bytes), Some(mut pipe)) = (self.stdin.take(), child.stdin.take()) {
+            thread::spawn(move || {
+                // holdup may stop reading early (a bad line): that is for the test to see.
+                let _ = pipe.write_all(&bytes);
+            });
+        }
         let (lines_tx, lines) = mpsc::channel();
         let stderr = Arc::new(Mutex::new(String::new()));
         let stderr_pipe = child.stderr.take().expect("stderr is piped");

@@ -80,6 +80,10 @@ pub struct Listening {
 }
 
 impl Listening {
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
     /// How many connections others made so far, counted exactly: a connection of our own
     /// goes through the same accept queue, and once it is accepted, every earlier one is.
     pub fn accepted(&self) -> usize {
