@@ -10,10 +10,12 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::board::Board;
-use crate::cli::Config;
+use crate::cli::{Config, Listen};
+use crate::condition::PodCondition;
 use crate::events::PodEvents;
 use crate::exec::replace_process;
 use crate::exit;
+use crate::keep::{self, Watch};
 use crate::live::LiveView;
 use crate::log::{self, Verbosity, human, millis};
 use crate::net::Net;
@@ -21,7 +23,8 @@ use crate::pace;
 use crate::plan;
 use crate::report::Report;
 use crate::schedule::attempts;
-use crate::summary::{Asked, Ending, Summary, not_ready_words};
+use crate::serve;
+use crate::summary::{Asked, Ending, Summary, TargetEnd, not_ready_words};
 use crate::termination::TerminationLog;
 use crate::usage::{self, Parsed};
 use crate::wait::{self, Goal, Outcome, Until};
@@ -81,7 +84,12 @@ pub fn run(argv: Vec<OsString>) -> u8 {
             return exit::INTERNAL;
         }
     };
-    let ended = runtime.block_on(wait(&config, live));
+    let ended = if config.keeps_running() {
+        // Kept running, holdup has no end to draw: the log and the endpoints show the state.
+        runtime.block_on(keep_running(&config))
+    } else {
+        runtime.block_on(wait(&config, live))
+    };
     // Nothing may hold up the exec: stray resolver tasks are simply dropped.
     runtime.shutdown_background();
     let mut summary = match ended {
@@ -130,17 +138,7 @@ async fn wait(config: &Config, live: Option<LiveView>) -> Result<Summary> {
     let start = Instant::now();
     let deadline = config.timeout.map(|timeout| start + timeout);
     let board = Board::new(config.targets.len());
-    let goals: Vec<Goal> = config
-        .targets
-        .iter()
-        .map(|target| {
-            let asked = target.wait_options();
-            Goal {
-                stable: asked.stable.unwrap_or(config.stable),
-                down: asked.down,
-            }
-        })
-        .collect();
+    let goals = goals(config);
     let until = Until {
         min_ready: config.min_ready,
         once: config.once,
@@ -228,6 +226,171 @@ async fn wait(config: &Config, live: Option<LiveView>) -> Result<Summary> {
         events.finish(&config.targets, &summary).await;
     }
     Ok(summary)
+}
+
+/// `--serve` and `--pod-condition`: probes every target for as long as holdup runs,
+/// answers on the address to serve on and keeps the pod's condition in step, until SIGTERM
+/// or SIGINT, which end it with 0: a sidecar shut down with its pod has not failed.
+///
+/// What the targets were when it stopped is the run's summary: the termination message
+/// (only for SIGHUP, the one that ends it with a failure) and the report are written then.
+async fn keep_running(config: &Config) -> Result<Summary> {
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let net = Net::from_system()?;
+    // What cannot work is said before anything is probed, as for a bad target.
+    let condition = match config
+        .pod_condition
+        .as_deref()
+        .map(|kind| PodCondition::new(kind, &net))
+    {
+        Some(Ok(condition)) => Some(condition),
+        Some(Err(error)) => {
+            let message = format!("{error:#}");
+            error!(event = "usage", error = %message, "{message}");
+            return Ok(Summary::before_waiting(Ending::Usage(message), exit::USAGE));
+        }
+        None => None,
+    };
+    let listener = match config.serve {
+        Some(listen) => match serve::bind(&listen).await {
+            Ok(listener) => Some((listen, listener)),
+            Err(error) => {
+                let message = format!("{error:#}");
+                error!(event = "usage", error = %message, "{message}");
+                return Ok(Summary::before_waiting(Ending::Usage(message), exit::USAGE));
+            }
+        },
+        None => None,
+    };
+    if let Some((listen, listener)) = &listener {
+        // With port 0 asked for, the port the system chose is the one to tell.
+        let serving_on = match (listen, listener.local_addr()) {
+            (Listen::AnyAddress(_), Ok(bound)) => Listen::AnyAddress(bound.port()),
+            (Listen::Address(_), Ok(bound)) => Listen::Address(bound),
+            (listen, Err(_)) => *listen,
+        };
+        info!(event = "serving", address = %serving_on, "serving /readyz, /livez and /metrics on {serving_on}");
+    }
+    let start = Instant::now();
+    let watch = Watch::new(config.targets.len(), config.min_ready);
+    let goals = goals(config);
+    let probing = keep::keep_probing(
+        &config.targets,
+        &goals,
+        &config.schedule,
+        config.recheck,
+        &watch,
+        |target, stage| {
+            let net = &net;
+            async move { target.check(net, &stage).await }
+        },
+    );
+    let serving = async {
+        match listener {
+            Some((_, listener)) => serve::serve(listener, &config.targets, &watch).await,
+            None => std::future::pending().await,
+        }
+    };
+    let in_step = async {
+        match &condition {
+            Some(condition) => condition.keep_in_step(&config.targets, &watch).await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut events = PodEvents::start(config.no_events, config.targets.len(), &net);
+    let telling = async {
+        match events.as_mut() {
+            Some(events) => {
+                let not_ready = |index: usize| {
+                    let state = watch.state(index);
+                    (!state.ready).then(|| state.reason())
+                };
+                events.follow_changes(&config.targets, not_ready).await
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let (name, code) = tokio::select! {
+        never = telling => match never {},
+        () = probing => anyhow::bail!("the probing stopped, which it never should"),
+        () = serving => anyhow::bail!("the server stopped, which it never should"),
+        () = in_step => anyhow::bail!("the pod condition stopped being written, which it never should"),
+        _ = terminate.recv() => ("SIGTERM", exit::READY),
+        _ = interrupt.recv() => ("SIGINT", exit::READY),
+        _ = hangup.recv() => ("SIGHUP", exit::signalled(libc_signal::HUP)),
+    };
+    info!(
+        event = "signal",
+        signal = name,
+        elapsed_ms = millis(start.elapsed()),
+        "stopped by {name} after running for {}",
+        human(start.elapsed())
+    );
+    Ok(watched(config, &goals, &watch, name, code, start.elapsed()))
+}
+
+/// The summary of a run kept going until `signal` stopped it: every target as the latest
+/// attempts left it, a ready one with when it last became ready.
+fn watched(
+    config: &Config,
+    goals: &[Goal],
+    watch: &Watch,
+    signal: &'static str,
+    exit_code: u8,
+    elapsed: Duration,
+) -> Summary {
+    let started = std::time::SystemTime::now()
+        .checked_sub(elapsed)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let targets = config
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(index, target)| {
+            let state = watch.state(index);
+            TargetEnd {
+                target: target.to_string(),
+                kind: target.kind(),
+                ready_after: state.ready.then(|| {
+                    state
+                        .last_change
+                        .duration_since(started)
+                        .unwrap_or_default()
+                }),
+                attempts: u32::try_from(state.attempts).unwrap_or(u32::MAX),
+                reason: (!state.ready).then(|| state.reason()),
+                failed: false,
+                not_needed: false,
+                goal: goals.get(index).copied().unwrap_or_default(),
+                streak: state.streak,
+            }
+        })
+        .collect();
+    Summary {
+        exit_code,
+        ending: Ending::Signal(signal),
+        elapsed,
+        timeout: None,
+        needed: config.min_ready,
+        targets,
+    }
+}
+
+/// What each target must do to count as ready: its own `#stable=N` or `--stable`, `#down`.
+fn goals(config: &Config) -> Vec<Goal> {
+    config
+        .targets
+        .iter()
+        .map(|target| {
+            let asked = target.wait_options();
+            Goal {
+                stable: asked.stable.unwrap_or(config.stable),
+                down: asked.down,
+            }
+        })
+        .collect()
 }
 
 /// Signal numbers, the same on every Linux architecture.

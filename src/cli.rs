@@ -2,7 +2,9 @@
 //! checked and turned into a [`Config`] with real types. Nothing here touches the network.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::io::Read as _;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -133,6 +135,22 @@ pub struct Args {
     #[arg(short, long, env = "HOLDUP_VERBOSE", action = ArgAction::Count)]
     pub verbose: u8,
 
+    /// Do not exit once ready: keep probing every target and serve /readyz, /livez and
+    /// /metrics over HTTP on ADDR (:8080 for every address, or IP:PORT).
+    #[arg(long, env = "HOLDUP_SERVE", value_name = "ADDR", value_parser = listen)]
+    pub serve: Option<Listen>,
+
+    /// Keep the condition TYPE of holdup's own pod (e.g. holdup.dev/dependencies) True
+    /// while every target is ready and False while one is not; keeps probing, with or
+    /// without --serve. The pod's readinessGates list TYPE.
+    #[arg(long, env = "HOLDUP_POD_CONDITION", value_name = "TYPE", value_parser = condition_type)]
+    pub pod_condition: Option<String>,
+
+    /// With --serve or --pod-condition: how often a ready target is probed again (one not ready is probed on
+    /// the usual schedule).
+    #[arg(long, env = "HOLDUP_RECHECK", value_name = "DURATION", allow_hyphen_values = true, default_value = "5s", value_parser = positive_duration)]
+    pub recheck: Duration,
+
     /// Check the command line and every target, say what would be done, and exit.
     #[arg(long, env = "HOLDUP_DRY_RUN", value_parser = BoolishValueParser::new())]
     pub dry_run: bool,
@@ -177,9 +195,40 @@ pub struct Config {
     pub min_ready: usize,
     pub command: Vec<OsString>,
     pub dry_run: bool,
+    /// Where to serve, if holdup keeps probing instead of exiting.
+    pub serve: Option<Listen>,
+    /// The condition of holdup's pod to keep in step with the targets.
+    pub pod_condition: Option<String>,
+    /// How often a ready target is probed again while serving.
+    pub recheck: Duration,
     pub termination_log: TerminationLog,
     pub report: Option<Report>,
     pub no_events: bool,
+}
+
+impl Config {
+    /// Whether holdup keeps probing for as long as it runs, rather than exiting once ready.
+    pub fn keeps_running(&self) -> bool {
+        self.serve.is_some() || self.pod_condition.is_some()
+    }
+}
+
+/// Where `--serve` listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listen {
+    /// `:PORT`: every address of the host.
+    AnyAddress(u16),
+    /// `IP:PORT`.
+    Address(SocketAddr),
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::AnyAddress(port) => write!(f, ":{port}"),
+            Listen::Address(address) => write!(f, "{address}"),
+        }
+    }
 }
 
 impl Args {
@@ -247,6 +296,30 @@ impl Args {
                 targets.len()
             );
         }
+        let keeps_running = [
+            ("serve", self.serve.is_some()),
+            ("pod_condition", self.pod_condition.is_some()),
+        ];
+        if let Some((flag, _)) = keeps_running.iter().find(|(_, given)| *given)
+            && !self.command.is_empty()
+        {
+            bail!(
+                "{} keeps holdup running, so there is no command to run after `--`: \
+                 run the command in a container of its own",
+                self.named(flag)
+            );
+        }
+        if let Some((flag, _)) = keeps_running.iter().find(|(_, given)| *given)
+            && self.once
+        {
+            bail!(
+                "{} cannot be used with {}: --once tries each target once and ends, while {} \
+                 keeps probing for as long as holdup runs",
+                self.named("once"),
+                self.named(flag),
+                self.named(flag)
+            );
+        }
         Ok(Config {
             timeout: Some(self.timeout).filter(|timeout| !timeout.is_zero()),
             schedule: Schedule {
@@ -268,6 +341,9 @@ impl Args {
             min_ready,
             command: self.command,
             dry_run: self.dry_run,
+            serve: self.serve,
+            pod_condition: self.pod_condition,
+            recheck: self.recheck,
             termination_log: TerminationLog::from_value(self.termination_log.as_deref()),
             report: self.report,
             no_events: self.no_events,
@@ -411,6 +487,57 @@ fn min_ready(text: &str) -> Result<usize, String> {
     }
 }
 
+/// `--serve`'s address: `:8080` (every address), `127.0.0.1:8080`, `[::1]:8080`.
+fn listen(text: &str) -> Result<Listen, String> {
+    let text = text.trim();
+    let expected = "(expected :PORT for every address, or IP:PORT, e.g. :8080 or 127.0.0.1:8080)";
+    if let Some(port) = text.strip_prefix(':') {
+        return port
+            .parse()
+            .map(Listen::AnyAddress)
+            .map_err(|_| format!("'{port}' is not a port {expected}"));
+    }
+    text.parse()
+        .map(Listen::Address)
+        .map_err(|_| format!("'{text}' is not an address to listen on {expected}"))
+}
+
+/// Checks a condition type as the API server does: an optional DNS subdomain prefix and
+/// `/`, then a name of at most 63 letters, digits, `-`, `_` or `.`, starting and ending
+/// with a letter or digit.
+fn condition_type(text: &str) -> Result<String, String> {
+    let expected = "(expected a condition type such as holdup.dev/dependencies)";
+    let (prefix, name) = match text.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, text),
+    };
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let prefix_ok = prefix.is_none_or(|prefix| {
+        prefix.len() <= 253
+            && prefix.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && edge(label.chars().next())
+                    && edge(label.chars().last())
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+    });
+    if name_ok && prefix_ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!("'{text}' is not a condition type {expected}"))
+    }
+}
+
 /// A number of attempts a second: `1000`, or `0` for no limit.
 fn rate(text: &str) -> Result<u32, String> {
     text.trim().parse().map_err(|_| {
@@ -463,6 +590,79 @@ mod tests {
                 "{invalid}"
             );
         }
+    }
+
+    #[test]
+    fn serve_addresses() {
+        let valid = [
+            (":8080", Listen::AnyAddress(8080)),
+            (":0", Listen::AnyAddress(0)),
+            (
+                "127.0.0.1:9",
+                Listen::Address("127.0.0.1:9".parse().unwrap()),
+            ),
+            ("[::1]:8080", Listen::Address("[::1]:8080".parse().unwrap())),
+        ];
+        for (text, expected) in valid {
+            assert_eq!(listen(text), Ok(expected), "{text}");
+            assert_eq!(expected.to_string(), text);
+        }
+        for invalid in [
+            "",
+            "8080",
+            ":http",
+            ":70000",
+            "localhost:8080",
+            "0.0.0.0",
+            "[::1]",
+        ] {
+            assert!(listen(invalid).is_err(), "{invalid}");
+        }
+    }
+
+    #[test]
+    fn condition_types() {
+        for valid in [
+            "holdup.dev/dependencies",
+            "Dependencies",
+            "example.com/db-ready",
+            "a",
+        ] {
+            assert_eq!(condition_type(valid).as_deref(), Ok(valid), "{valid}");
+        }
+        for invalid in [
+            "",
+            "/x",
+            "holdup.dev/",
+            "Holdup.dev/x",
+            "a b",
+            "-x",
+            "x-",
+            "a..b/x",
+            &"x".repeat(64),
+        ] {
+            assert!(condition_type(invalid).is_err(), "{invalid}");
+        }
+    }
+
+    #[test]
+    fn serving_has_no_command_to_run() {
+        let error = parse(&["--serve", ":8080", "db:5432", "--", "app"])
+            .unwrap()
+            .into_config(None)
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("--serve keeps holdup running"),
+            "{error}"
+        );
+        let config = parse(&["--serve", ":8080", "db:5432"])
+            .unwrap()
+            .into_config(None)
+            .unwrap();
+        assert_eq!(config.serve, Some(Listen::AnyAddress(8080)));
+        assert_eq!(config.recheck, Duration::from_secs(5));
     }
 
     #[test]

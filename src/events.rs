@@ -1,6 +1,8 @@
 //! Kubernetes Events on the pod holdup runs in, so that `kubectl describe pod` says why a
 //! pod sits in `Init:0/1`: `Waiting` when a target's reason first appears or changes,
 //! `Ready` when it is ready, `NotReady` (a warning) for each target not ready at the end.
+//! While holdup keeps running (`--serve`, `--pod-condition`), `Ready` and `NotReady` say
+//! each time a target becomes ready or stops being so.
 //!
 //! Events go through `events.k8s.io/v1`, or the core `v1` Events of older API servers (a
 //! 404 or 403 on the first moves to them for good). A target posts at most one `Waiting`
@@ -155,6 +157,38 @@ impl PodEvents {
                     continue;
                 }
                 self.waiting(index, target, reason).await;
+            }
+            sleep(LOOK_EVERY).await;
+        }
+    }
+
+    /// While holdup keeps running (`--serve`, `--pod-condition`): `Ready` when a target
+    /// becomes ready, `NotReady` (a warning, with why) when one that was ready no longer
+    /// is. `not_ready(index)` is a target's reason while it is not ready. Never ends.
+    pub async fn follow_changes(
+        &mut self,
+        targets: &[Target],
+        not_ready: impl Fn(usize) -> Option<String>,
+    ) -> Infallible {
+        let mut ready = vec![false; targets.len()];
+        loop {
+            for (index, target) in targets.iter().enumerate() {
+                if self.stopped {
+                    break;
+                }
+                match (ready[index], not_ready(index)) {
+                    (false, None) => {
+                        ready[index] = true;
+                        self.post("Ready", "Normal", format!("{target} ready"))
+                            .await;
+                    }
+                    (true, Some(reason)) => {
+                        ready[index] = false;
+                        let note = format!("{target} not ready: {reason}");
+                        self.post("NotReady", "Warning", note).await;
+                    }
+                    _ => {}
+                }
             }
             sleep(LOOK_EVERY).await;
         }

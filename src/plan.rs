@@ -49,6 +49,26 @@ pub fn show(config: &Config) {
         "reporting: {}",
         text(&telling)
     );
+    if let Some(listen) = config.serve {
+        let recheck = humantime::format_duration(config.recheck);
+        info!(
+            event = "plan",
+            part = "serve",
+            address = %listen,
+            recheck = %recheck,
+            "then keep probing (ready targets every {recheck}) and serve /readyz, /livez and /metrics on {listen}; /readyz answers 200 while {}",
+            ready_when(config)
+        );
+    }
+    if let Some(kind) = &config.pod_condition {
+        info!(
+            event = "plan",
+            part = "pod-condition",
+            condition = %kind,
+            "then keep condition {kind} of this pod (POD_NAME and POD_NAMESPACE, or the hostname and the service account's namespace) True while {}, False otherwise",
+            ready_when(config)
+        );
+    }
     if let Some((program, args)) = config.command.split_first() {
         let program = program.to_string_lossy();
         let args: Vec<_> = args.iter().map(|arg| arg.to_string_lossy()).collect();
@@ -59,6 +79,19 @@ pub fn show(config: &Config) {
             "then run {program} {}",
             args.join(" ")
         );
+    }
+}
+
+/// "all targets are ready", "1 of 3 targets are ready".
+fn ready_when(config: &Config) -> String {
+    if config.min_ready == config.targets.len() {
+        "all targets are ready".to_string()
+    } else {
+        format!(
+            "{} of {} targets are ready",
+            config.min_ready,
+            config.targets.len()
+        )
     }
 }
 
@@ -80,22 +113,13 @@ fn schedule(config: &Config) -> Vec<(&'static str, String)> {
         ("slow after", human(schedule.slow_after)),
         ("max interval", human(schedule.max_interval)),
         ("stable", config.stable.to_string()),
-        (
-            "ready when",
-            if config.min_ready == config.targets.len() {
-                "all targets are ready".to_string()
-            } else {
-                format!(
-                    "{} of {} targets are ready",
-                    config.min_ready,
-                    config.targets.len()
-                )
-            },
-        ),
+        ("ready when", ready_when(config)),
         (
             "attempts",
             if config.once {
                 "one per target (--once)"
+            } else if config.keeps_running() {
+                "for as long as holdup runs (--serve, --pod-condition)"
             } else {
                 "until ready or the deadline"
             }

@@ -169,6 +169,61 @@ async fn until_waiting(stage: &Stage, every: Duration) {
     }
 }
 
+/// Makes one attempt within `budget`. `Ok(None)`: with `#down`, a long poll said its target
+/// is not ready, which is what `#down` waits for (there is no need to wait for the poll to
+/// time out); `Err`: the attempt ran out of time.
+pub async fn attempt_toward<F>(
+    goal: Goal,
+    attempt: F,
+    stage: &Stage,
+    budget: Duration,
+    every: Duration,
+) -> Result<Option<Result<(), Failure>>, tokio::time::error::Elapsed>
+where
+    F: Future<Output = Result<(), Failure>>,
+{
+    if goal.down {
+        timeout(budget, async {
+            tokio::select! {
+                result = attempt => Some(result),
+                () = until_waiting(stage, every) => None,
+            }
+        })
+        .await
+    } else {
+        timeout(budget, attempt).await.map(Some)
+    }
+}
+
+/// Whether what an attempt saw meets the goal (`down`: `#down`), and the reason to record:
+/// why the target is not ready, or with `#down` what it answered.
+pub fn judge(seen: Seen, down: bool) -> (bool, Option<String>) {
+    match (seen, down) {
+        (Seen::Up(_), false) => (true, None),
+        (Seen::Down { reason, .. }, false) => (false, Some(reason)),
+        (Seen::Up(answer), true) => (
+            false,
+            Some(match answer {
+                Some(answer) => format!("still answers: {answer}"),
+                None => "still ready (an attempt succeeded)".to_string(),
+            }),
+        ),
+        (
+            Seen::Down {
+                reason, answered, ..
+            },
+            true,
+        ) => (
+            true,
+            Some(if answered {
+                format!("answers, but not as asked: {reason}")
+            } else {
+                reason
+            }),
+        ),
+    }
+}
+
 /// The loop of one target.
 struct Loop<'a, 'b, T> {
     index: usize,
@@ -184,7 +239,7 @@ struct Loop<'a, 'b, T> {
 }
 
 /// What one finished attempt came to.
-enum Seen {
+pub enum Seen {
     /// The attempt succeeded; what the target answered, if the probe said.
     Up(Option<String>),
     /// The attempt failed, for this reason; `answered` if the target answered first.
@@ -230,19 +285,7 @@ impl<'a, T: Display> Loop<'a, '_, T> {
             let stage = Stage::default();
             self.board.record_mut(self.index).start(&stage);
             let attempt = check(target, stage.clone());
-            let result = if goal.down {
-                // A long poll that reports its target not ready has done what #down waits
-                // for: there is no need to wait for the poll to time out.
-                timeout(budget, async {
-                    tokio::select! {
-                        result = attempt => Some(result),
-                        () = until_waiting(&stage, schedule.interval) => None,
-                    }
-                })
-                .await
-            } else {
-                timeout(budget, attempt).await.map(Some)
-            };
+            let result = attempt_toward(goal, attempt, &stage, budget, schedule.interval).await;
             drop(slot);
             // The record is let go before any sleep.
             let delay = {
@@ -297,30 +340,7 @@ impl<'a, T: Display> Loop<'a, '_, T> {
                         ..
                     }
                 );
-                let (met, reason) = match (seen, goal.down) {
-                    (Seen::Up(_), false) => (true, None),
-                    (Seen::Down { reason, .. }, false) => (false, Some(reason)),
-                    (Seen::Up(answer), true) => (
-                        false,
-                        Some(match answer {
-                            Some(answer) => format!("still answers: {answer}"),
-                            None => "still ready (an attempt succeeded)".to_string(),
-                        }),
-                    ),
-                    (
-                        Seen::Down {
-                            reason, answered, ..
-                        },
-                        true,
-                    ) => (
-                        true,
-                        Some(if answered {
-                            format!("answers, but not as asked: {reason}")
-                        } else {
-                            reason
-                        }),
-                    ),
-                };
+                let (met, reason) = judge(seen, goal.down);
                 let waited = self.start.elapsed();
                 if met {
                     record.streak += 1;

@@ -199,7 +199,7 @@ fn imports_point_down_the_layers_of_architecture_md() {
         }
     }
     // The scheduler is generic, though it sits above the probes: neither knows the other.
-    const TIME: [&str; 4] = ["pace", "schedule", "board", "wait"];
+    const TIME: [&str; 5] = ["pace", "schedule", "board", "wait", "keep"];
     for (from, targets) in &edges {
         for to in targets {
             let time_to_probe = TIME.contains(&from.as_str()) && to.starts_with("probe");
@@ -225,6 +225,13 @@ fn imports_point_down_the_layers_of_architecture_md() {
                 .iter()
                 .all(|m| to.contains(*m))),
         "wait.rs follows the schedule, draws on the pace and writes the board: {edges:?}"
+    );
+    // Serving keeps probing on the same schedule and budget, not on a copy of them.
+    assert!(
+        edges
+            .get("keep")
+            .is_some_and(|to| ["schedule", "pace"].iter().all(|m| to.contains(*m))),
+        "keep.rs follows the schedule and draws on the pace: {edges:?}"
     );
     // Circles: a module that reaches itself through the imports.
     for start in edges.keys() {

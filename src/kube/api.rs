@@ -12,7 +12,8 @@ use url::Url;
 
 use super::config::{Connection, Credentials};
 use super::plugin::{Credential, Plugin};
-use super::resource::{List, Query, Status, forbidden_words};
+use super::pod::Pod;
+use super::resource::{List, POD_STATUS, Query, Status, forbidden_words};
 use super::watch::{EVENT_LIMIT, Watch};
 use crate::attempt::Stage;
 use crate::http_client::{self, describe, read_capped, status_words};
@@ -24,6 +25,9 @@ use crate::words::io_error_words;
 /// Longest error body we read.
 const STATUS_LIMIT: usize = 64 << 10;
 
+/// The patch type whose lists merge by key (Kubernetes' own, for its built-in objects).
+const STRATEGIC_MERGE: &str = "application/strategic-merge-patch+json";
+
 /// How a CA for the API server is given, for the hint when its certificate is refused.
 const GIVE_CA: &str = "certificate-authority: FILE in the kubeconfig";
 
@@ -32,6 +36,8 @@ enum Body {
     None,
     Json(String),
     MergePatch(String),
+    /// A strategic merge patch: lists merge by their key (a condition's `type`).
+    StrategicMerge(String),
 }
 
 /// Why a request did not give what was asked.
@@ -169,6 +175,60 @@ impl Api {
         self.read_json(response, &format!("{} object", query.resource))
             .await
             .map(Some)
+    }
+
+    /// Patches the status of pod `pod` with `patch`, a strategic merge patch: lists such as
+    /// `status.conditions` merge by their key (a condition's `type`), so the conditions of
+    /// the kubelet and of other controllers stay as they are.
+    pub async fn patch_pod_status(
+        &self,
+        pod: &Pod,
+        patch: &serde_json::Value,
+        stage: &Stage,
+    ) -> Result<(), ApiError> {
+        let query = Query::new(POD_STATUS, &pod.namespace);
+        let mut url = self.server.clone();
+        let prefix = url.path().trim_end_matches('/').to_string();
+        url.set_path(&format!(
+            "{prefix}/api/v1/namespaces/{}/pods/{}/status",
+            pod.namespace, pod.name
+        ));
+        stage.set(format!(
+            "patching the status of pod {}/{} on {}",
+            pod.namespace, pod.name, self.authority
+        ));
+        let body = Body::StrategicMerge(patch.to_string());
+        let response = self
+            .authorized_with(Method::PATCH, url, body, stage)
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let said = read_status(response).await;
+        Err(match status {
+            StatusCode::UNAUTHORIZED => self.unauthorized(),
+            StatusCode::FORBIDDEN => ApiError::Forbidden(forbidden_words(&said, "patch", &query)),
+            StatusCode::NOT_FOUND => ApiError::Other(anyhow!(
+                "pod {}/{} does not exist (404 Not Found): it was named by {}; set POD_NAME \
+                 and POD_NAMESPACE from the downward API (fieldRef metadata.name and \
+                 metadata.namespace)",
+                pod.namespace,
+                pod.name,
+                pod.from
+            )),
+            other => ApiError::Other(anyhow!(
+                "the API server at {} answered {} to a patch of the status of pod {}/{}{}",
+                self.authority,
+                status_words(other),
+                pod.namespace,
+                pod.name,
+                said.as_ref()
+                    .filter(|status| !status.message.is_empty())
+                    .map(|status| format!(": {}", status.message))
+                    .unwrap_or_default()
+            )),
+        })
     }
 
     /// Creates an object of `query`'s resource in its namespace; returns the object as
@@ -343,6 +403,9 @@ impl Api {
             Body::MergePatch(text) => request
                 .header("content-type", "application/merge-patch+json")
                 .body(text),
+            Body::StrategicMerge(text) => {
+                request.header("content-type", STRATEGIC_MERGE).body(text)
+            }
         };
         if let Some(token) = token {
             request = request.bearer_auth(token.expose());

@@ -58,6 +58,9 @@ pub const STATEFUL_SETS: Resource =
 pub const DAEMON_SETS: Resource = builtin("apps", "v1", "daemonsets", "DaemonSet", LIST_WATCH);
 /// Read by Service targets for the words of their reason only: may be refused.
 pub const SERVICES: Resource = builtin("", "v1", "services", "Service", &["get"]);
+/// `--pod-condition`: the status of holdup's own pod, patched. Its plural names the
+/// subresource, as a Role rule does.
+pub const POD_STATUS: Resource = builtin("", "v1", "pods/status", "Pod", &["patch"]);
 /// Listed by rollout targets to name the pods that hold a rollout back: may be refused.
 pub const PODS_LISTED: Resource = builtin("", "v1", "pods", "Pod", &["list"]);
 /// Events holdup posts on its own pod, as `kubectl describe pod` shows them.

@@ -971,7 +971,7 @@ fn k8s_examples_apply_as_they_stand_with_images_in_one_place() {
 
 /// Every manifest in examples/kubernetes: the holdup initContainers' arguments pass
 /// `--dry-run`, and each Role grants exactly the rules the README lists for the forms its
-/// pods wait for, to the service account those pods run as.
+/// pods wait for (and for `--pod-condition`), to the service account those pods run as.
 #[test]
 fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -1003,6 +1003,7 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
             "events",
             "jobs",
             "pods",
+            "pods/status",
             "services"
         ]
     );
@@ -1051,6 +1052,13 @@ fn k8s_examples_are_accepted_by_holdup_and_granted_exactly_what_they_need() {
                 arg.strip_prefix("--wait-for=")
                     .filter(|target| target.starts_with("k8s://"))
             });
+            // --pod-condition writes the status of the pod itself, in its own namespace.
+            if argv.iter().any(|arg| arg.starts_with("--pod-condition")) {
+                needs
+                    .entry((namespace.clone(), namespace.clone(), account.clone()))
+                    .or_default()
+                    .insert("pods/status");
+            }
             // Events on its own pod, in the pod's namespace, unless turned off.
             if !argv.iter().any(|arg| arg == "--no-events") {
                 needs

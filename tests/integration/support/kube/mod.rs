@@ -3,8 +3,9 @@
 //! watch of namespaced and cluster-scoped resources (a custom resource among them) and get
 //! of one object, in the API reference's JSON shapes (resourceVersion, watch events one per
 //! line, BOOKMARK, ERROR with a 410 Status once history is expired, a 404 Status naming the
-//! object asked for). Tests change its objects, resources and rules while holdup runs, and
-//! look at the requests it got. The objects themselves are built in [`objects`].
+//! object asked for), and a strategic merge patch of a pod's `status` subresource (its
+//! conditions merged by type, as the real server does). Tests change its objects,
+//! resources and rules while holdup runs, and look at the requests it got. The objects themselves are built in [`objects`].
 
 mod discovery;
 mod events;
@@ -34,7 +35,8 @@ pub use self::objects::*;
 /// One request the server answered.
 #[derive(Clone, Debug)]
 pub struct Seen {
-    /// `list`, `watch`, `get` (of one object, by name), or `discover`.
+    /// `list`, `watch`, `get` (of one object, by name), `patch` (of a pod's status), or
+    /// `discover`.
     pub verb: String,
     /// The path asked for.
     pub path: String,
@@ -47,8 +49,9 @@ pub struct Seen {
     pub client_certificate: bool,
     /// The HTTP status answered.
     pub status: u16,
-    /// The JSON a create or patch carried.
+    /// The JSON a create or patch carried, and its content type.
     pub body: Option<Value>,
+    pub content_type: String,
 }
 
 impl Seen {
@@ -298,6 +301,14 @@ impl ApiServer {
     /// it.
     pub fn put(&self, kind: Kind, namespace: &str, object: Value) {
         self.with(|cluster| cluster.put(kind, namespace, object));
+    }
+
+    /// The object as the server holds it now.
+    pub fn object(&self, kind: Kind, namespace: &str, name: &str) -> Option<Value> {
+        self.with(|cluster| {
+            let key = (kind, namespace.to_string(), name.to_string());
+            cluster.objects.get(&key).cloned()
+        })
     }
 
     pub fn delete(&self, kind: Kind, namespace: &str, name: &str) {
@@ -566,35 +577,87 @@ fn answer(
         client_certificate,
         status: 200,
         body: serde_json::from_slice(request.body()).ok(),
+        content_type: request
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
     };
     match *request.method() {
         hyper::Method::POST => seen.verb = "create".into(),
         hyper::Method::PATCH => seen.verb = "patch".into(),
         _ => {}
     }
-    let content_type = request
-        .headers()
-        .get("content-type")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
     if seen
         .param("watch")
         .is_some_and(|watch| watch == "1" || watch == "true")
     {
         seen.verb = "watch".into();
     }
-    let response = route(
-        &mut cluster,
-        &mut seen,
-        token,
-        client_certificate,
-        &content_type,
-    );
+    let response = route(&mut cluster, &mut seen, token, client_certificate);
     seen.status = response.status().as_u16();
     cluster.requests.push(seen);
     changed.notify_all();
     response
+}
+
+/// A strategic merge patch of an object's `status`: `conditions` merge by `type` (an entry
+/// replaces the one of its type, or is added), other fields are replaced.
+fn patch_status(
+    cluster: &mut Cluster,
+    kind: Kind,
+    namespace: &str,
+    name: &str,
+    seen: &Seen,
+) -> Response<Body> {
+    if seen.content_type != "application/strategic-merge-patch+json" {
+        let message = format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {:?})",
+            seen.content_type
+        );
+        return json_response(415, &status(415, "UnsupportedMediaType", &message, None));
+    }
+    let Some(patch) = &seen.body else {
+        return json_response(
+            400,
+            &status(400, "BadRequest", "the patch is not JSON", None),
+        );
+    };
+    let key = (kind, namespace.to_string(), name.to_string());
+    let Some(mut object) = cluster.objects.get(&key).cloned() else {
+        let message = format!("{} \"{name}\" not found", kind.plural());
+        let details = json!({"name": name, "kind": kind.plural()});
+        return json_response(404, &status(404, "NotFound", &message, Some(details)));
+    };
+    let Some(fields) = patch["status"].as_object() else {
+        return json_response(
+            400,
+            &status(400, "BadRequest", "the patch has no status", None),
+        );
+    };
+    for (field, value) in fields {
+        if field != "conditions" {
+            object["status"][field] = value.clone();
+            continue;
+        }
+        let mut conditions = object["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for condition in value.as_array().into_iter().flatten() {
+            match conditions
+                .iter_mut()
+                .find(|known| known["type"] == condition["type"])
+            {
+                Some(known) => *known = condition.clone(),
+                None => conditions.push(condition.clone()),
+            }
+        }
+        object["status"]["conditions"] = Value::Array(conditions);
+    }
+    cluster.put(kind, namespace, object.clone());
+    json_response(200, &object)
 }
 
 fn json_response(code: u16, body: &Value) -> Response<Body> {
@@ -623,6 +686,8 @@ struct Target {
     kind: Kind,
     namespace: String,
     name: Option<String>,
+    /// `status` in `/api/v1/namespaces/NS/pods/NAME/status`.
+    subresource: Option<String>,
 }
 
 fn target(path: &str, served: &BTreeSet<Kind>) -> Option<Target> {
@@ -632,11 +697,19 @@ fn target(path: &str, served: &BTreeSet<Kind>) -> Option<Target> {
         ["apis", group, version, rest @ ..] => (format!("apis/{group}/{version}"), rest),
         _ => return None,
     };
-    let (namespace, plural, name) = match rest {
-        ["namespaces", namespace, plural] => (*namespace, *plural, None),
-        ["namespaces", namespace, plural, name] => (*namespace, *plural, Some(name.to_string())),
-        [plural] => ("", *plural, None),
-        [plural, name] => ("", *plural, Some(name.to_string())),
+    let (namespace, plural, name, subresource) = match rest {
+        ["namespaces", namespace, plural] => (*namespace, *plural, None, None),
+        ["namespaces", namespace, plural, name] => {
+            (*namespace, *plural, Some(name.to_string()), None)
+        }
+        ["namespaces", namespace, "pods", name, "status"] => (
+            *namespace,
+            "pods",
+            Some(name.to_string()),
+            Some("status".to_string()),
+        ),
+        [plural] => ("", *plural, None, None),
+        [plural, name] => ("", *plural, Some(name.to_string()), None),
         _ => return None,
     };
     let kind = Kind::from_path(&api, plural, served)?;
@@ -649,6 +722,7 @@ fn target(path: &str, served: &BTreeSet<Kind>) -> Option<Target> {
         kind,
         namespace: namespace.to_string(),
         name,
+        subresource,
     })
 }
 
@@ -657,7 +731,6 @@ fn route(
     seen: &mut Seen,
     token: Option<String>,
     client_certificate: bool,
-    content_type: &str,
 ) -> Response<Body> {
     let user = match token {
         Some(token) => cluster.tokens.get(&token).cloned(),
@@ -676,6 +749,7 @@ fn route(
         kind,
         namespace,
         name,
+        subresource,
     }) = target(&path, &cluster.served)
     else {
         if path.starts_with("apis/") && path.split('/').count() <= 3 {
@@ -685,6 +759,10 @@ fn route(
     };
     if name.is_some() && seen.verb == "list" {
         seen.verb = "get".into();
+    }
+    // Only a pod's status is patched, and nothing else is asked of a subresource.
+    if subresource.is_some() && seen.verb != "patch" {
+        return not_found();
     }
     seen.kind = Some(kind);
     seen.namespace = namespace.clone();
@@ -703,10 +781,13 @@ fn route(
         } else {
             format!("in the namespace \"{namespace}\"")
         };
+        let resource = match &subresource {
+            Some(subresource) => format!("{}/{subresource}", kind.plural()),
+            None => kind.plural().to_string(),
+        };
         let message = format!(
-            "{shown} is forbidden: User \"{user}\" cannot {} resource \"{}\" in API group \"{group}\" {scope}",
+            "{shown} is forbidden: User \"{user}\" cannot {} resource \"{resource}\" in API group \"{group}\" {scope}",
             seen.verb,
-            kind.plural()
         );
         let details = json!({"group": group, "kind": kind.plural()});
         return json_response(403, &status(403, "Forbidden", &message, Some(details)));
@@ -724,17 +805,15 @@ fn route(
                 .unwrap();
         }
         ("create", None) => {
-            return events::create(cluster, kind, &namespace, seen.body.clone(), content_type);
+            let body = seen.body.clone();
+            return events::create(cluster, kind, &namespace, body, &seen.content_type);
+        }
+        ("patch", Some(name)) if subresource.is_some() => {
+            return patch_status(cluster, kind, &namespace, name, seen);
         }
         ("patch", Some(name)) => {
-            return events::merge_patch(
-                cluster,
-                kind,
-                &namespace,
-                name,
-                seen.body.clone(),
-                content_type,
-            );
+            let body = seen.body.clone();
+            return events::merge_patch(cluster, kind, &namespace, name, body, &seen.content_type);
         }
         ("create" | "patch", _) => {
             return json_response(
