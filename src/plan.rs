@@ -102,9 +102,14 @@ fn schedule(config: &Config) -> Vec<(&'static str, String)> {
     vec![
         (
             "timeout",
-            config
-                .timeout
-                .map_or("none (waits forever)".to_string(), human),
+            if config.keeps_running() {
+                // Serving has no deadline: a --timeout given (or its default) does not apply.
+                "none (--serve and --pod-condition keep probing)".to_string()
+            } else {
+                config
+                    .timeout
+                    .map_or("none (waits forever)".to_string(), human)
+            },
         ),
         ("attempt timeout", human(schedule.attempt_timeout)),
         ("interval", human(schedule.interval)),

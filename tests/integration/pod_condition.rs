@@ -206,3 +206,28 @@ fn outside_a_pod_there_is_no_condition_to_keep() {
         .code(2)
         .stderr_has("is not a condition type");
 }
+
+#[test]
+fn with_any_the_condition_is_true_while_one_target_is_ready() {
+    let k8s = Fixture::start();
+    k8s.api.put(Kind::Pod, "shop", pod("web-0", &[], false));
+    let dir = tempfile::tempdir().unwrap();
+    let (ready, missing) = (dir.path().join("ready"), dir.path().join("missing"));
+    put(&ready);
+    let ready = format!("file://{}", ready.display());
+    let missing = format!("file://{}", missing.display());
+    let running = in_pod(&k8s, &ready).args(["-w", &missing, "--any"]).spawn();
+    // A write made before the ready target's first attempt may still say False.
+    loop {
+        let written = running.wait_for_event("condition");
+        if written["status"] == "True" {
+            break;
+        }
+    }
+    let now = condition(&k8s);
+    assert_eq!(now["status"], "True");
+    assert_eq!(now["reason"], "DependenciesReady");
+    assert_eq!(now["message"], "1 of 2 dependencies are ready, 1 needed");
+    running.signal(SIGTERM);
+    running.finish_within(SOON).code(0);
+}

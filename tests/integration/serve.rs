@@ -350,7 +350,8 @@ fn serving_with_min_ready_is_ready_when_enough_targets_are() {
         .run()
         .code(0)
         .stderr_has("/readyz answers 200 while 1 of 2 targets are ready")
-        .stderr_has("attempts=for as long as holdup runs");
+        .stderr_has("attempts=for as long as holdup runs")
+        .stderr_has("timeout=none (--serve and --pod-condition keep probing)");
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
     put(&ready);
