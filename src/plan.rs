@@ -71,13 +71,16 @@ pub fn show(config: &Config) {
     }
     if let Some((program, args)) = config.command.split_first() {
         let program = program.to_string_lossy();
-        let args: Vec<_> = args.iter().map(|arg| arg.to_string_lossy()).collect();
+        // The program, then its arguments, if any: no space dangling after a bare program.
+        let line: Vec<_> = std::iter::once(program.clone())
+            .chain(args.iter().map(|arg| arg.to_string_lossy()))
+            .collect();
         info!(
             event = "plan",
             part = "command",
             command = %program,
-            "then run {program} {}",
-            args.join(" ")
+            "then run {}",
+            line.join(" ")
         );
     }
 }

@@ -323,7 +323,11 @@ fn typed(arg: &Arg, argv: &[OsString]) -> bool {
 /// What a value should have been.
 fn expected(error: &clap::Error, arg: &Arg) -> String {
     match (error.get(ContextKind::ValidValue), error.kind()) {
-        _ if matches!(arg.get_id().as_str(), "quiet" | "dry_run" | "once" | "any") => {
+        _ if matches!(
+            arg.get_id().as_str(),
+            "quiet" | "dry_run" | "once" | "any" | "no_events"
+        ) =>
+        {
             "expected true or false (also 1 or 0, yes or no, on or off)".to_string()
         }
         _ if arg.get_id() == "verbose" => {

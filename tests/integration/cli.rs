@@ -340,6 +340,11 @@ fn usage_errors_follow_the_log_format_and_name_their_variable() {
         ),
         (
             &["-w", good],
+            &[("HOLDUP_NO_EVENTS", "maybe")],
+            "HOLDUP_NO_EVENTS=maybe: expected true or false (also 1 or 0, yes or no, on or off)",
+        ),
+        (
+            &["-w", good],
             &[("HOLDUP_TIMEOUT", "-5s")],
             "HOLDUP_TIMEOUT=-5s: durations cannot be negative",
         ),
@@ -503,7 +508,8 @@ fn dry_run_shows_every_setting_with_its_default() {
         .stderr_has("; nameservers=")
         .stderr_has("; ndots=")
         .stderr_has("holdup: schedule: timeout=1m 30s; attempt timeout=5s; interval=100ms; backoff after=1s 500ms; steady interval=700ms; slow after=2m; max interval=2s; stable=1; ready when=all targets are ready; attempts=until ready or the deadline; jitter=±20%; max rate=1000 retries/s")
-        .stderr_has("then run ./server");
+        // A bare program: nothing dangles after it.
+        .stderr_has("then run ./server\n");
 
     let json = holdup()
         .args(["--dry-run", "--log-format", "json"])
