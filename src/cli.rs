@@ -38,7 +38,8 @@ number); any other comma belongs to the target, as in ?t=10:30,11:45 or
 A word that starts with exec: begins a command, which takes the rest of its line:
 put it last on its line, or each target on a line of its own.
 
-Exit codes: 0 ready, 1 deadline passed (--once: not ready), 2 usage error, 3 permanent failure,
+Exit codes: 0 ready (--serve, --pod-condition: stopped by SIGTERM or SIGINT), 1 deadline
+passed (--once: not ready), 2 usage error, 3 permanent failure, 70 holdup could not start,
 126/127 CMD cannot be run / not found, 128+N stopped by signal N.",
         probe::help()
     )
