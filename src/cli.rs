@@ -237,10 +237,15 @@ impl Args {
     pub fn into_config(self, wait_for_env: Option<String>) -> Result<Config> {
         let given = self.targets.len() + self.wait_for.len();
         // A word that is not a target may be the command, without its `--`; one with a
-        // scheme holdup knows is a target with a mistake in it.
+        // scheme holdup knows, or any `scheme://`, is a target with a mistake in it.
         let hint = |index: usize, text: &str| {
             let positional = index < self.targets.len();
-            if positional && self.command.is_empty() && !probe::has_known_scheme(text) {
+            let looks_like_url = text.contains("://");
+            if positional
+                && self.command.is_empty()
+                && !looks_like_url
+                && !probe::has_known_scheme(text)
+            {
                 "; did you forget `--` before the command? (holdup TARGET... -- CMD ARGS...)"
             } else {
                 ""

@@ -306,6 +306,13 @@ fn a_command_without_the_separator_gets_a_hint() {
         .code(2)
         .stderr_has("invalid target 'bad'")
         .stderr_lacks("did you forget");
+    // A URL of a scheme holdup does not know is a mistyped target, not a command.
+    holdup()
+        .args(["bogus://x"])
+        .run()
+        .code(2)
+        .stderr_has("unknown scheme 'bogus'")
+        .stderr_lacks("did you forget");
     assert_eq!(listening.accepted(), 0);
 }
 
