@@ -2,10 +2,6 @@
 //! checked and turned into a [`Config`] with real types. Nothing here touches the network.
 
 use std::ffi::OsString;
-use std::fmt;
-use std::io::Read as _;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
@@ -14,11 +10,19 @@ use clap::{ArgAction, Parser};
 
 use crate::log::Format;
 use crate::pace::{DEFAULT_MAX_RATE, Limits};
-use crate::probe::{self, Target, is_host_port};
+use crate::probe::{self, Target};
 use crate::report::Report;
 use crate::schedule::{JITTER, Schedule};
 use crate::termination::TerminationLog;
-use crate::words::io_error_words;
+
+mod lists;
+mod values;
+
+use lists::{split_targets, targets_from};
+pub use values::Listen;
+use values::{
+    condition_type, duration, listen, min_ready, positive_duration, rate, report, stable,
+};
 
 /// What `--help` shows after the flags: the target forms (from the table of kinds), where
 /// options go, how HOLDUP_WAIT_FOR is split, and the exit codes.
@@ -214,24 +218,6 @@ impl Config {
     }
 }
 
-/// Where `--serve` listens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Listen {
-    /// `:PORT`: every address of the host.
-    AnyAddress(u16),
-    /// `IP:PORT`.
-    Address(SocketAddr),
-}
-
-impl fmt::Display for Listen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Listen::AnyAddress(port) => write!(f, ":{port}"),
-            Listen::Address(address) => write!(f, "{address}"),
-        }
-    }
-}
-
 impl Args {
     /// Checks the flags; `wait_for_env` is HOLDUP_WAIT_FOR, used only without targets.
     pub fn into_config(self, wait_for_env: Option<String>) -> Result<Config> {
@@ -366,206 +352,9 @@ impl Args {
     }
 }
 
-/// The targets listed in `file` (`-`: standard input), read and parsed; `flag` is how the
-/// user gave the file, for messages.
-fn targets_from(file: &OsString, flag: &str) -> Result<Vec<Target>> {
-    let (name, bytes) = if file == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).map_err(|error| {
-            anyhow!(
-                "{flag} -: cannot read standard input: {}",
-                io_error_words(&error)
-            )
-        })?;
-        ("standard input".to_string(), bytes)
-    } else {
-        let name = Path::new(file).display().to_string();
-        let bytes = std::fs::read(file).map_err(|error| {
-            anyhow!("{flag} {name}: cannot read it: {}", io_error_words(&error))
-        })?;
-        (name, bytes)
-    };
-    listed_targets(&bytes)
-        .into_iter()
-        .map(|(line, text)| {
-            let text = text.map_err(|()| anyhow!("{name} line {line}: not UTF-8 text"))?;
-            Target::parse(text).map_err(|error| anyhow!("{name} line {line}: {error:#}"))
-        })
-        .collect()
-}
-
-/// The lines of a list of targets that hold one, with their numbers (from 1): blank lines
-/// and lines whose first word starts with `#` are left out. A `#` later in a line is part
-/// of the target (`http://api/#status=200`).
-fn listed_targets(bytes: &[u8]) -> Vec<(usize, Result<&str, ()>)> {
-    bytes
-        .split(|byte| *byte == b'\n')
-        .enumerate()
-        .filter_map(|(index, line)| {
-            let line = match std::str::from_utf8(line) {
-                Ok(line) => line.trim(),
-                Err(_) => return Some((index + 1, Err(()))),
-            };
-            let skip = line.is_empty() || line.starts_with('#');
-            (!skip).then_some((index + 1, Ok(line)))
-        })
-        .collect()
-}
-
-/// Splits HOLDUP_WAIT_FOR on white space and commas. A comma starts a new target only
-/// before `scheme://` or before a whole `HOST:PORT` (see [`is_host_port`]); any other comma
-/// belongs to the target before it, so `#status=200,204`, `?ids=1,2` and `?t=10:30,11:45`
-/// survive. A word that starts with `exec:` begins a command, which holds spaces and commas
-/// of its own: it takes the rest of its line.
-pub fn split_targets(text: &str) -> Vec<String> {
-    let mut targets: Vec<String> = Vec::new();
-    for line in text.lines() {
-        let mut rest = line.trim_start();
-        while !rest.is_empty() {
-            if probe::takes_rest_of_line(rest) {
-                targets.push(rest.trim_end().to_string());
-                break;
-            }
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            let (word, after) = rest.split_at(end);
-            rest = after.trim_start();
-            let mut pieces = word.split(',').filter(|piece| !piece.is_empty());
-            let Some(first) = pieces.next() else { continue };
-            targets.push(first.to_string());
-            for piece in pieces {
-                match targets.last_mut() {
-                    Some(previous) if !starts_target(piece) => {
-                        previous.push(',');
-                        previous.push_str(piece);
-                    }
-                    _ => targets.push(piece.to_string()),
-                }
-            }
-        }
-    }
-    targets
-}
-
-fn starts_target(piece: &str) -> bool {
-    let has_scheme = piece.split_once("://").is_some_and(|(scheme, _)| {
-        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    });
-    has_scheme || is_host_port(piece)
-}
-
-/// A duration: `500ms`, `30s`, `1m30s`, or a bare number of seconds (`15`, `2.5`).
-fn duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Some(magnitude) = text.strip_prefix('-')
-        && duration(magnitude).is_ok()
-    {
-        return Err(
-            "durations cannot be negative (expected e.g. 500ms, 30s, 2m, or a number of seconds)"
-                .to_string(),
-        );
-    }
-    if let Ok(seconds) = text.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds)
-            .map_err(|_| format!("'{text}' is not a duration of zero or more seconds"));
-    }
-    humantime::parse_duration(text).map_err(|_| {
-        format!("'{text}' is not a duration (expected e.g. 500ms, 30s, 2m, or a number of seconds)")
-    })
-}
-
-/// `--stable N`: 1 or more.
-fn stable(text: &str) -> Result<u32, String> {
-    probe::parse_stable(text).map_err(|_| {
-        format!("'{text}' is not a count of attempts in a row (expected a whole number, 1 or more)")
-    })
-}
-
-/// `--min-ready N`: 1 or more.
-fn min_ready(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(count) if count >= 1 => Ok(count),
-        _ => Err(format!(
-            "'{text}' is not a number of targets (expected a whole number, 1 or more)"
-        )),
-    }
-}
-
-/// `--serve`'s address: `:8080` (every address), `127.0.0.1:8080`, `[::1]:8080`.
-fn listen(text: &str) -> Result<Listen, String> {
-    let text = text.trim();
-    let expected = "(expected :PORT for every address, or IP:PORT, e.g. :8080 or 127.0.0.1:8080)";
-    if let Some(port) = text.strip_prefix(':') {
-        return port
-            .parse()
-            .map(Listen::AnyAddress)
-            .map_err(|_| format!("'{port}' is not a port {expected}"));
-    }
-    text.parse()
-        .map(Listen::Address)
-        .map_err(|_| format!("'{text}' is not an address to listen on {expected}"))
-}
-
-/// Checks a condition type as the API server does: an optional DNS subdomain prefix and
-/// `/`, then a name of at most 63 letters, digits, `-`, `_` or `.`, starting and ending
-/// with a letter or digit.
-fn condition_type(text: &str) -> Result<String, String> {
-    let expected = "(expected a condition type such as holdup.dev/dependencies)";
-    let (prefix, name) = match text.rsplit_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, text),
-    };
-    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    let name_ok = !name.is_empty()
-        && name.len() <= 63
-        && edge(name.chars().next())
-        && edge(name.chars().last())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    let prefix_ok = prefix.is_none_or(|prefix| {
-        prefix.len() <= 253
-            && prefix.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && edge(label.chars().next())
-                    && edge(label.chars().last())
-                    && label
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            })
-    });
-    if name_ok && prefix_ok {
-        Ok(text.to_string())
-    } else {
-        Err(format!("'{text}' is not a condition type {expected}"))
-    }
-}
-
-/// A number of attempts a second: `1000`, or `0` for no limit.
-fn rate(text: &str) -> Result<u32, String> {
-    text.trim().parse().map_err(|_| {
-        format!(
-            "'{text}' is not a number of retries a second (expected e.g. 1000, or 0 for no limit)"
-        )
-    })
-}
-
-fn report(text: &str) -> Result<Report, String> {
-    Report::parse(text).map_err(|error| error.to_string())
-}
-
-fn positive_duration(text: &str) -> Result<Duration, String> {
-    match duration(text)? {
-        zero if zero.is_zero() => Err("must be longer than zero".to_string()),
-        positive => Ok(positive),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::lists::listed_targets;
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
