@@ -1,7 +1,7 @@
 //! What the kinds that speak a protocol of their own over TCP share (mysql, redis, amqp):
 //! the connection, plain or TLS, with a failed handshake in words; the https-style TLS
-//! options; passwords read from a file, and where a password came from; and `#fail-fast`
-//! with a kind's own list of failures. Each with what `--dry-run` shows of it.
+//! options; a password from the URL, a file or a variable, and where it came from; and
+//! `#fail-fast` with a kind's own list of failures. Each with what `--dry-run` shows of it.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -13,7 +13,8 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::options::{Options, Plan};
-use crate::attempt::Stage;
+use crate::attempt::{Failure, Stage};
+use crate::net::Net;
 use crate::redact::Secret;
 use crate::tls::{self, Roots, Verify};
 use crate::words::io_error_words;
@@ -50,6 +51,26 @@ pub async fn tls_handshake<S: Io + 'static>(
             };
             Err(format!("TLS handshake with {shown} failed: {reason}"))
         }
+    }
+}
+
+/// A connection to `host`:`port` (`authority` as shown), through TLS when `tls` is given.
+pub async fn open(
+    net: &Net,
+    host: &str,
+    port: u16,
+    authority: &str,
+    tls: Option<&Tls>,
+    stage: &Stage,
+) -> Result<Conn, Failure> {
+    let tcp = net.connect(host, port, stage).await?;
+    match tls {
+        Some(tls) => Ok(
+            tls_handshake(tcp, host, authority, tls.config.clone(), stage)
+                .await
+                .map_err(|words| anyhow::anyhow!(words))?,
+        ),
+        None => Ok(Box::new(tcp)),
     }
 }
 
@@ -156,6 +177,35 @@ impl PasswordFrom {
             Some(PasswordFrom::Variable(name)) => format!("from ${name} (not shown)"),
         }
     }
+}
+
+/// The password of a target's URL: given in the URL (percent-decoded), else read from
+/// `#password-file`, else taken from `variable` when it is set and not empty. Both a
+/// password in the URL and a file is a usage error: which one should win is a guess.
+/// `url_word` is what the kind's users call the URL ("URI" for MySQL's connectors).
+pub fn password(
+    url: &url::Url,
+    password_file: Option<String>,
+    variable: Option<&'static str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    url_word: &str,
+) -> Result<Option<(Secret, PasswordFrom)>> {
+    let in_url = url
+        .password()
+        .map(|password| percent_decode_strict(password, "password"))
+        .transpose()?;
+    Ok(match (in_url, password_file) {
+        (Some(_), Some(_)) => {
+            bail!("a password in the {url_word} and option 'password-file': give one of them")
+        }
+        (Some(password), None) => Some((Secret::new(password), PasswordFrom::Url)),
+        (None, Some(file)) => Some((read_password_file(&file)?, PasswordFrom::File(file))),
+        (None, None) => variable.and_then(|variable| {
+            env(variable)
+                .filter(|value| !value.is_empty())
+                .map(|value| (Secret::new(value), PasswordFrom::Variable(variable)))
+        }),
+    })
 }
 
 /// A password kept in a file (a mounted Kubernetes or compose secret): the whole file, less

@@ -90,18 +90,12 @@ impl Amqp {
             "" => bail!("missing user name (expected {FORM})"),
             user => conn::percent_decode_strict(user, "user name")?,
         };
-        let in_url = url
-            .password()
-            .map(|password| conn::percent_decode_strict(password, "password"))
-            .transpose()?;
-        let (password, password_from) = match (in_url, password_file) {
-            (Some(_), Some(_)) => {
-                bail!("a password in the URL and option 'password-file': give one of them")
-            }
-            (Some(password), None) => (Secret::new(password), PasswordFrom::Url),
-            (None, Some(file)) => (conn::read_password_file(&file)?, PasswordFrom::File(file)),
-            (None, None) => bail!("missing password (expected {FORM}, or #password-file=FILE)"),
-        };
+        // AMQP has no variable its clients read a password from.
+        let (password, password_from) =
+            match conn::password(&url, password_file, None, &|_| None, "URL")? {
+                Some(found) => found,
+                None => bail!("missing password (expected {FORM}, or #password-file=FILE)"),
+            };
         Ok(Amqp {
             authority: format!("{host}:{port}"),
             host,
@@ -117,19 +111,15 @@ impl Amqp {
     }
 
     pub async fn check(&self, net: &Net, stage: &Stage) -> Result<(), Failure> {
-        let tcp = net.connect(&self.host, self.port, stage).await?;
-        let stream: Conn = match &self.tls {
-            Some(config) => conn::tls_handshake(
-                tcp,
-                &self.host,
-                &self.authority,
-                config.config.clone(),
-                stage,
-            )
-            .await
-            .map_err(|words| anyhow!(words))?,
-            None => Box::new(tcp),
-        };
+        let stream = conn::open(
+            net,
+            &self.host,
+            self.port,
+            &self.authority,
+            self.tls.as_ref(),
+            stage,
+        )
+        .await?;
         let mut session = Session {
             stream: BufReader::new(stream),
             authority: &self.authority,

@@ -130,28 +130,8 @@ impl Mysql {
             "" => None,
             user => Some(conn::percent_decode_strict(user, "user name")?),
         };
-        let in_url = url
-            .password()
-            .map(|password| conn::percent_decode_strict(password, "password"))
-            .transpose()?
-            .map(Secret::new);
-        let (password, password_from) = match (in_url, password_file) {
-            (Some(_), Some(_)) => {
-                bail!("a password in the URI and option 'password-file': give one of them")
-            }
-            (Some(password), None) => (Some(password), Some(PasswordFrom::Url)),
-            (None, Some(file)) => (
-                Some(conn::read_password_file(&file)?),
-                Some(PasswordFrom::File(file)),
-            ),
-            (None, None) => match env(PASSWORD_VARIABLE).filter(|value| !value.is_empty()) {
-                Some(value) => (
-                    Some(Secret::new(value)),
-                    Some(PasswordFrom::Variable(PASSWORD_VARIABLE)),
-                ),
-                None => (None, None),
-            },
-        };
+        let (password, password_from) =
+            conn::password(&url, password_file, Some(PASSWORD_VARIABLE), env, "URI")?.unzip();
 
         let check = if ping || password.is_none() {
             if query.is_some() || !fail_fast.is_empty() {

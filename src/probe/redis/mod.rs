@@ -16,7 +16,7 @@ use anyhow::{Result, anyhow, bail};
 use tokio::io::{AsyncWriteExt as _, BufReader};
 
 use self::resp::{Problem, Reply, Session, command};
-use super::conn::{self, Conn, FailFast, PasswordFrom, Tls};
+use super::conn::{self, FailFast, PasswordFrom, Tls};
 use super::options::Plan;
 use super::target_url;
 use crate::attempt::{Failure, Stage};
@@ -121,28 +121,8 @@ impl Redis {
             "" => None,
             user => Some(conn::percent_decode_strict(user, "user name")?),
         };
-        let in_url = url
-            .password()
-            .map(|password| conn::percent_decode_strict(password, "password"))
-            .transpose()?
-            .map(Secret::new);
-        let (password, password_from) = match (in_url, password_file) {
-            (Some(_), Some(_)) => {
-                bail!("a password in the URL and option 'password-file': give one of them")
-            }
-            (Some(password), None) => (Some(password), Some(PasswordFrom::Url)),
-            (None, Some(file)) => (
-                Some(conn::read_password_file(&file)?),
-                Some(PasswordFrom::File(file)),
-            ),
-            (None, None) => match env(PASSWORD_VARIABLE).filter(|value| !value.is_empty()) {
-                Some(value) => (
-                    Some(Secret::new(value)),
-                    Some(PasswordFrom::Variable(PASSWORD_VARIABLE)),
-                ),
-                None => (None, None),
-            },
-        };
+        let (password, password_from) =
+            conn::password(&url, password_file, Some(PASSWORD_VARIABLE), env, "URL")?.unzip();
         if let (Some(user), None) = (&user, &password) {
             bail!(
                 "user '{user}' without a password (give it in the URL, REDISCLI_AUTH or #password-file)"
@@ -166,19 +146,15 @@ impl Redis {
     }
 
     pub async fn check(&self, net: &Net, stage: &Stage) -> Result<(), Failure> {
-        let tcp = net.connect(&self.host, self.port, stage).await?;
-        let stream: Conn = match &self.tls {
-            Some(config) => conn::tls_handshake(
-                tcp,
-                &self.host,
-                &self.authority,
-                config.config.clone(),
-                stage,
-            )
-            .await
-            .map_err(|words| anyhow!(words))?,
-            None => Box::new(tcp),
-        };
+        let stream = conn::open(
+            net,
+            &self.host,
+            self.port,
+            &self.authority,
+            self.tls.as_ref(),
+            stage,
+        )
+        .await?;
         let mut session = Session {
             stream: BufReader::new(stream),
             authority: &self.authority,
